@@ -1,0 +1,102 @@
+"""db_bars: the partitions' bars from S3 into PostgreSQL/TimescaleDB.
+
+Reads every object of the batch in one pyarrow dataset scan and replaces the batch's partitions
+in one transaction. The gate is per partition: only partitions whose latest raw_bars
+collection succeeded (fully or with quarantined rows) flow in; held-back ones keep whatever the
+database had.
+"""
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.raw_bars import raw_bars
+from market_assets.bar_store import replace_partitions
+from market_assets.bars import concat_bars, empty_bars, from_arrow
+from market_assets.collection_log import CollectionEntry, write_collection_log
+from market_assets.partitions import BarPartition, bar_partitions, parse_partitions
+from market_assets.storage_layout import existing_keys, raw_object_key
+from market_assets.universe import UnknownSymbolError, default_universe
+from resources.postgres import PostgresResource
+from resources.queries import query
+from resources.s3 import S3Resource
+
+ASSET = "db_bars"
+
+
+def passed_partitions(
+    postgres: PostgresResource, parts: list[BarPartition]
+) -> tuple[list[BarPartition], list[BarPartition]]:
+    """(partitions to load, partitions held back) by their latest raw_bars outcome."""
+    keys = [str(p.key) for p in parts]
+    with postgres.connection() as conn:
+        rows = conn.execute(query("bars/latest_raw_status"), {"keys": keys}).fetchall()
+        conn.rollback()
+    status = dict(rows)
+    ok = [p for p in parts if status.get(str(p.key)) in ("success", "partial")]
+    held = [p for p in parts if status.get(str(p.key)) not in ("success", "partial")]
+    return ok, held
+
+
+def load_partitions_from_s3(
+    s3: S3Resource, postgres: PostgresResource, parts: list[BarPartition], run_id: str | None
+) -> dict[str, int]:
+    universe = default_universe()
+    keyed: list[tuple[BarPartition, str, str]] = []
+    for part in parts:
+        try:
+            timeframe = str(universe.resolve(part.symbol).base_timeframe)
+        except UnknownSymbolError:
+            continue
+        keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
+    present = existing_keys(s3, {k for _, _, k in keyed})
+    bars = from_arrow(s3.read_many(present)) if present else empty_bars()
+    bars = concat_bars([bars])
+    stats = replace_partitions(
+        postgres, bars, [(p.symbol, tf, p.session_date) for p, tf, _ in keyed]
+    )
+    entries = [
+        CollectionEntry(
+            asset=ASSET,
+            partition_key=str(p.key),
+            symbol=p.symbol,
+            session_date=p.session_date,
+            source="s3",
+            rows_written=stats.inserted[(p.symbol, p.session_date)],
+            rows_revised=stats.revised[(p.symbol, p.session_date)],
+            rows_deleted=stats.deleted[(p.symbol, p.session_date)],
+            run_id=run_id,
+        )
+        for p, _, _ in keyed
+    ]
+    with postgres.transaction() as conn:
+        write_collection_log(conn, entries)
+    return {
+        "rows": stats.rows,
+        "inserted": sum(stats.inserted.values()),
+        "revised": sum(stats.revised.values()),
+        "deleted": sum(stats.deleted.values()),
+    }
+
+
+@asset(
+    deps=[raw_bars],
+    partitions_def=bar_partitions,
+    backfill_policy=BATCHED_BACKFILL,
+    retry_policy=STORE_RETRY,
+    code_version="1",
+    group_name="ohlcv",
+    kinds={"postgres", "timescale"},
+    description="Base-timeframe bars in the database, replaced per partition from S3.",
+)
+def db_bars(
+    context: AssetExecutionContext, s3: S3Resource, postgres: PostgresResource
+) -> MaterializeResult:
+    parts = parse_partitions(context.partition_keys)
+    ok, held = passed_partitions(postgres, parts)
+    for part in held:
+        context.log.warning(f"not loading {part.key}: raw_bars held it back")
+    figures = load_partitions_from_s3(s3, postgres, ok, context.run_id) if ok else {}
+    meta = {name: MetadataValue.int(v) for name, v in figures.items()}
+    meta["partitions_loaded"] = MetadataValue.int(len(ok))
+    meta["partitions_held_back"] = MetadataValue.int(len(held))
+    return MaterializeResult(metadata=meta)

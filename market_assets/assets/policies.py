@@ -1,0 +1,16 @@
+"""Retry and backfill policies shared by the OHLCV assets."""
+
+from __future__ import annotations
+
+from dagster import BackfillPolicy, Backoff, Jitter, RetryPolicy
+
+# Stores that are down raise StoreUnavailableError quickly; Dagster retries the step, with
+# backoff, instead of the resources looping on their own.
+STORE_RETRY = RetryPolicy(
+    max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+
+# A batched run carries up to this many date x symbol partitions: enough that a year of ten
+# symbols is a handful of runs, few enough that a failed run is cheap to retry.
+MAX_PARTITIONS_PER_RUN = 1000
+BATCHED_BACKFILL = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)

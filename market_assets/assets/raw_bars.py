@@ -1,0 +1,207 @@
+"""raw_bars: each partition's bars from its source, checked row by row, as Parquet in S3.
+
+S3 is the system of record: it keeps every session, and the database and Redis can be
+rebuilt from it. A batched run fetches all its partitions in one vectorised call per source,
+then writes one object per partition. Rows that break a rule go to quarantine with the rule's
+name; a partition whose source failed, or that has no valid row on a session day, is held back
+(its previous object, if any, stays) while the good partitions of the batch proceed.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.bars import frame_checksum, to_arrow
+from market_assets.calendars import is_session
+from market_assets.collection_log import CollectionEntry, write_collection_log, write_quarantine
+from market_assets.partitions import BarPartition, bar_partitions, parse_partitions
+from market_assets.row_rules import apply_row_rules
+from market_assets.storage_layout import raw_object_key
+from market_assets.universe import Instrument, UnknownSymbolError, default_universe
+from resources.postgres import PostgresResource
+from resources.s3 import S3Resource
+from resources.sources.base import SourceError
+from resources.sources.resource import BarSourcesResource
+
+ASSET = "raw_bars"
+
+
+@dataclass
+class PartitionOutcome:
+    partition: BarPartition
+    entry: CollectionEntry
+    rejected: pd.DataFrame
+    object_key: str | None = None
+    bytes: int = 0
+    checksum: str | None = None
+    first_bar: pd.Timestamp | None = None
+    last_bar: pd.Timestamp | None = None
+
+    @property
+    def held_back(self) -> bool:
+        return self.entry.status == "failed"
+
+
+def _instruments(parts: list[BarPartition]) -> tuple[dict[str, Instrument], dict[str, str]]:
+    universe = default_universe()
+    found: dict[str, Instrument] = {}
+    unknown: dict[str, str] = {}
+    for symbol in sorted({p.symbol for p in parts}):
+        try:
+            found[symbol] = universe.resolve(symbol)
+        except UnknownSymbolError as exc:
+            unknown[symbol] = str(exc)
+    return found, unknown
+
+
+def collect_partitions(
+    parts: list[BarPartition],
+    sources: BarSourcesResource,
+    s3: S3Resource,
+    run_id: str | None,
+) -> list[PartitionOutcome]:
+    """Fetch, check and write every partition; never raises for one bad partition."""
+    instruments, unknown = _instruments(parts)
+    by_source: dict[str, list[BarPartition]] = defaultdict(list)
+    for part in parts:
+        if part.symbol in instruments:
+            by_source[sources.source_name(instruments[part.symbol])].append(part)
+
+    fetched: dict[tuple[str, dt.date], pd.DataFrame] = {}
+    source_errors: dict[str, str] = {}
+    for group in by_source.values():
+        source = sources.source_for(instruments[group[0].symbol])
+        symbols = sorted({p.symbol for p in group})
+        dates = sorted({p.session_date for p in group})
+        try:
+            frame = source.fetch_many([instruments[s] for s in symbols], dates)
+        except SourceError as exc:
+            if exc.retryable:
+                raise
+            for s in symbols:
+                source_errors[s] = str(exc)
+            continue
+        for (symbol, day), rows in frame.groupby(["symbol", "session_date"], sort=False):
+            fetched[(str(symbol), day)] = rows.reset_index(drop=True)
+
+    outcomes: list[PartitionOutcome] = []
+    for part in parts:
+        inst = instruments.get(part.symbol)
+        entry = CollectionEntry(
+            asset=ASSET,
+            partition_key=str(part.key),
+            symbol=part.symbol,
+            session_date=part.session_date,
+            source=sources.source_name(inst) if inst else "unknown",
+            run_id=run_id,
+        )
+        empty = pd.DataFrame()
+        if inst is None or part.symbol in source_errors:
+            entry.status, entry.error = (
+                "failed",
+                unknown.get(part.symbol) or source_errors[part.symbol],
+            )
+            outcomes.append(PartitionOutcome(part, entry, empty))
+            continue
+        frame = fetched.get((part.symbol, part.session_date))
+        if frame is None or frame.empty:
+            if is_session(inst.calendar, part.session_date):
+                entry.status, entry.error = "failed", "source returned no bars for a session"
+            else:
+                entry.status = "success"  # no session that day: nothing to store
+            outcomes.append(PartitionOutcome(part, entry, empty))
+            continue
+        checked = apply_row_rules(frame, inst, part.session_date)
+        entry.rows_in = len(frame)
+        entry.rows_quarantined = checked.rejected_count
+        outcome = PartitionOutcome(part, entry, checked.rejected)
+        if checked.passed.empty:
+            entry.status, entry.error = "failed", "every row broke a rule (see quarantine)"
+            outcomes.append(outcome)
+            continue
+        good = checked.passed
+        key = raw_object_key(str(inst.base_timeframe), part.session_date, part.symbol)
+        checksum = frame_checksum(good)
+        info = s3.write_parquet(
+            key, to_arrow(good), metadata={"checksum": checksum, "rows": str(len(good))}
+        )
+        entry.rows_written = len(good)
+        entry.status = "partial" if checked.rejected_count else "success"
+        outcome.object_key, outcome.bytes, outcome.checksum = key, info.size, checksum
+        outcome.first_bar, outcome.last_bar = good["ts"].min(), good["ts"].max()
+        outcomes.append(outcome)
+    return outcomes
+
+
+def record_outcomes(
+    postgres: PostgresResource, outcomes: list[PartitionOutcome], run_id: str | None
+) -> None:
+    with postgres.transaction() as conn:
+        for o in outcomes:
+            write_quarantine(
+                conn,
+                o.rejected,
+                asset=ASSET,
+                partition_key=o.entry.partition_key,
+                symbol=o.partition.symbol,
+                session_date=o.partition.session_date,
+                source_ref=o.entry.source,
+                run_id=run_id,
+            )
+        write_collection_log(conn, [o.entry for o in outcomes])
+
+
+def outcome_metadata(outcomes: list[PartitionOutcome]) -> dict[str, MetadataValue]:
+    written = [o for o in outcomes if o.object_key]
+    held = [o for o in outcomes if o.held_back]
+    meta: dict[str, MetadataValue] = {
+        "partitions": MetadataValue.int(len(outcomes)),
+        "partitions_written": MetadataValue.int(len(written)),
+        "partitions_held_back": MetadataValue.int(len(held)),
+        "rows": MetadataValue.int(sum(o.entry.rows_written for o in outcomes)),
+        "rows_quarantined": MetadataValue.int(sum(o.entry.rows_quarantined for o in outcomes)),
+        "bytes": MetadataValue.int(sum(o.bytes for o in outcomes)),
+    }
+    if written:
+        meta["first_bar"] = MetadataValue.text(str(min(o.first_bar for o in written)))
+        meta["last_bar"] = MetadataValue.text(str(max(o.last_bar for o in written)))
+    if len(outcomes) == 1 and written:
+        meta["checksum"] = MetadataValue.text(written[0].checksum or "")
+        meta["object"] = MetadataValue.text(written[0].object_key or "")
+    if held:
+        lines = [f"- `{o.entry.partition_key}`: {o.entry.error}" for o in held[:20]]
+        meta["held_back"] = MetadataValue.md("\n".join(lines))
+    return meta
+
+
+@asset(
+    partitions_def=bar_partitions,
+    backfill_policy=BATCHED_BACKFILL,
+    retry_policy=STORE_RETRY,
+    code_version="1",
+    group_name="ohlcv",
+    kinds={"s3", "parquet"},
+    description="Base-timeframe bars per session and symbol, as Parquet in S3 (system of record).",
+)
+def raw_bars(
+    context: AssetExecutionContext,
+    sources: BarSourcesResource,
+    s3: S3Resource,
+    postgres: PostgresResource,
+) -> MaterializeResult:
+    parts = parse_partitions(context.partition_keys)
+    outcomes = collect_partitions(parts, sources, s3, context.run_id)
+    record_outcomes(postgres, outcomes, context.run_id)
+    meta = outcome_metadata(outcomes)
+    held = [o for o in outcomes if o.held_back]
+    for o in held:
+        context.log.warning(f"held back {o.entry.partition_key}: {o.entry.error}")
+    if held and len(held) == len(outcomes):
+        raise Failure(
+            description=f"every partition of this run was held back ({len(held)})", metadata=meta
+        )
+    return MaterializeResult(metadata=meta)

@@ -1,0 +1,65 @@
+"""Reading bars of any timeframe from the database (base table, rollups, calendar views).
+
+Every timeframe maps to one relation with the same reading columns (ts, open, high, low,
+close, volume); the relation name comes from this allow-list, never from input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from market_assets.identifiers import validate_symbol
+from market_assets.timeframes import Timeframe
+from resources.queries import query
+
+RELATIONS: dict[Timeframe, str] = {
+    Timeframe.M1: "ohlcv_bars",
+    Timeframe.M5: "ohlcv_m5",
+    Timeframe.M15: "ohlcv_m15",
+    Timeframe.M30: "ohlcv_m30",
+    Timeframe.H1: "ohlcv_h1",
+    Timeframe.H4: "ohlcv_h4",
+    Timeframe.D1: "ohlcv_d1",
+    Timeframe.W1: "ohlcv_w1",
+    Timeframe.MN1: "ohlcv_mn1",
+}
+READ_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+FAR_PAST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+FAR_FUTURE = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+def _statement(timeframe: Timeframe) -> sql.Composed:
+    relation = RELATIONS[timeframe]
+    filt = sql.SQL("AND timeframe = %(timeframe)s") if timeframe is Timeframe.M1 else sql.SQL("")
+    return sql.SQL(query("read/bars_window")).format(
+        relation=sql.Identifier(relation), timeframe_filter=filt
+    )
+
+
+def read_bars(
+    conn: psycopg.Connection,
+    symbol: str,
+    timeframe: Timeframe | str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    last_n: int | None = None,
+) -> pd.DataFrame:
+    """Bars in chronological order, indexed by UTC opening time."""
+    tf = Timeframe.parse(timeframe)
+    params = {
+        "symbol": validate_symbol(symbol),
+        "timeframe": str(tf),
+        "start": start or FAR_PAST,
+        "end": end or FAR_FUTURE,
+        "limit": last_n if last_n is not None else 10_000_000,
+    }
+    rows = conn.execute(_statement(tf), params).fetchall()
+    frame = pd.DataFrame(rows[::-1], columns=READ_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
+    for col in READ_COLUMNS[1:]:
+        frame[col] = frame[col].astype("float64")
+    return frame.set_index("ts")

@@ -1,0 +1,302 @@
+"""Trading sessions: which dates are sessions and which UTC windows they trade in.
+
+Three calendars are supported:
+
+* `XTKS` (Tokyo) and `XNYS` (New York) come from exchange_calendars, including holidays,
+  early closes and Tokyo's lunch break. Tokyo's close moved from 15:00 to 15:30 JST on
+  2024-11-05; we use whatever exchange_calendars 4.13 encodes rather than hard-coding it.
+* `FX24X5` is our own: the session dated D runs from 17:00 America/New_York on D-1 to 17:00
+  New York on D, for D Monday..Friday (the Sunday 17:00 New York open starts Monday's session).
+  It has no holidays: the interbank market trades through almost every national holiday and
+  vendors disagree about the few thin days (25 Dec, 1 Jan), so inventing closures would only
+  make complete vendor data look like it has extra bars. Because New York changes its clocks
+  on Sunday at 02:00, always before the 17:00 open, every FX session is exactly 24 hours long;
+  in UTC it is 21:00-21:00 in summer time and 22:00-22:00 in winter time.
+
+All schedules are precomputed once per process as int64-nanosecond numpy arrays (sorted by
+session), so per-day lookups are a binary search and the generator can call them thousands of
+times. Building an exchange_calendars object for 2000-2035 takes about 0.4 s per calendar, so
+they are built lazily, on first use, and cached.
+
+Window convention: a window is half-open [start, end); an M1 bar with opening time t belongs to
+the window when start <= t < end, so the last M1 bar of a 09:00-15:30 session opens at 15:29.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+FX24X5 = "FX24X5"
+EXCHANGE_CALENDAR_CODES: tuple[str, ...] = ("XTKS", "XNYS")
+CALENDAR_CODES: tuple[str, ...] = (*EXCHANGE_CALENDAR_CODES, FX24X5)
+CALENDAR_TIMEZONES: dict[str, str] = {
+    "XTKS": "Asia/Tokyo",
+    "XNYS": "America/New_York",
+    FX24X5: "America/New_York",
+}
+
+# exchange_calendars range (cost ~0.4 s per calendar). FX24X5 is cheap to build much wider.
+CALENDAR_START = dt.date(2000, 1, 1)
+CALENDAR_END = dt.date(2035, 12, 31)
+FX_START = dt.date(1990, 1, 1)
+FX_END = dt.date(2099, 12, 31)
+FX_ROLL_TIME = dt.time(17, 0)
+
+_NAT = np.iinfo(np.int64).min
+_MINUTE_NS = 60_000_000_000
+_DAY = np.timedelta64(1, "D")
+
+
+class CalendarError(ValueError):
+    """Unknown calendar code, a date outside the supported range, or an ambiguous timestamp."""
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """One calendar's sessions as sorted arrays; break columns hold _NAT when there is none."""
+
+    code: str
+    days: np.ndarray  # datetime64[D]
+    opens: np.ndarray  # int64 ns UTC
+    break_starts: np.ndarray
+    break_ends: np.ndarray
+    closes: np.ndarray
+    first: dt.date
+    last: dt.date
+
+    def position(self, day: dt.date) -> int | None:
+        """Index of `day` among the sessions, or None when it is not a session."""
+        self.check_range(day)
+        d = np.datetime64(day, "D")
+        i = int(np.searchsorted(self.days, d))
+        return i if i < len(self.days) and self.days[i] == d else None
+
+    def check_range(self, day: dt.date) -> None:
+        if not self.first <= day <= self.last:
+            raise CalendarError(
+                f"{day.isoformat()} is outside the {self.code} calendar range "
+                f"{self.first.isoformat()}..{self.last.isoformat()}"
+            )
+
+
+def to_date(value: dt.date | str | pd.Timestamp | np.datetime64) -> dt.date:
+    """Normalise a session-date argument (date, ISO string, Timestamp) to `datetime.date`."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError) as exc:
+        raise CalendarError(f"not a date: {str(value)[:40]!r}") from exc
+
+
+def to_utc(value: pd.Timestamp | dt.datetime | str) -> pd.Timestamp:
+    """A timezone-aware instant in UTC; naive values are refused because they are ambiguous."""
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        raise CalendarError(f"timestamp {str(value)[:40]!r} has no timezone; pass UTC explicitly")
+    return ts.tz_convert("UTC")
+
+
+def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    arr = pd.DatetimeIndex(values).as_unit("ns").asi8.copy()
+    arr[pd.isna(values)] = _NAT
+    return arr
+
+
+@cache
+def exchange_calendar(code: str) -> xcals.ExchangeCalendar:
+    """The cached exchange_calendars object for XTKS/XNYS (built once per process)."""
+    if code not in EXCHANGE_CALENDAR_CODES:
+        raise CalendarError(
+            f"{code!r} is not an exchange calendar; expected one of {EXCHANGE_CALENDAR_CODES}"
+        )
+    return xcals.get_calendar(code, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+
+
+def _exchange_schedule(code: str) -> _Schedule:
+    sched = exchange_calendar(code).schedule
+    return _Schedule(
+        code=code,
+        days=sched.index.values.astype("datetime64[D]"),
+        opens=_ns(sched["open"]),
+        break_starts=_ns(sched["break_start"]),
+        break_ends=_ns(sched["break_end"]),
+        closes=_ns(sched["close"]),
+        first=CALENDAR_START,
+        last=CALENDAR_END,
+    )
+
+
+def _fx_schedule() -> _Schedule:
+    days = pd.bdate_range(FX_START, FX_END)  # Monday..Friday, no holidays by design
+    roll = pd.Timedelta(hours=FX_ROLL_TIME.hour, minutes=FX_ROLL_TIME.minute)
+    tz = CALENDAR_TIMEZONES[FX24X5]
+    opens = (days - pd.Timedelta(days=1) + roll).tz_localize(tz).tz_convert("UTC")
+    closes = (days + roll).tz_localize(tz).tz_convert("UTC")
+    none = np.full(len(days), _NAT, dtype=np.int64)
+    return _Schedule(
+        code=FX24X5,
+        days=days.values.astype("datetime64[D]"),
+        opens=_ns(opens),
+        break_starts=none,
+        break_ends=none,
+        closes=_ns(closes),
+        first=FX_START,
+        last=FX_END,
+    )
+
+
+@cache
+def schedule(code: str) -> _Schedule:
+    """The cached session arrays of a calendar (raises CalendarError for unknown codes)."""
+    if code == FX24X5:
+        return _fx_schedule()
+    if code in EXCHANGE_CALENDAR_CODES:
+        return _exchange_schedule(code)
+    shown = repr(code[:20]) if isinstance(code, str) else type(code).__name__
+    raise CalendarError(f"unknown calendar {shown}; valid calendars are: {CALENDAR_CODES}")
+
+
+def _ts(ns: int) -> pd.Timestamp:
+    return pd.Timestamp(ns, unit="ns", tz="UTC")
+
+
+def _windows_ns(s: _Schedule, i: int) -> list[tuple[int, int]]:
+    o, bs, be, c = (int(s.opens[i]), int(s.break_starts[i]), int(s.break_ends[i]), int(s.closes[i]))
+    if bs == _NAT or be == _NAT:
+        return [(o, c)]
+    return [(o, bs), (be, c)]
+
+
+def is_session(calendar_code: str, date: dt.date | str) -> bool:
+    return schedule(calendar_code).position(to_date(date)) is not None
+
+
+def session_windows(
+    calendar_code: str, session_date: dt.date | str
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The UTC [start, end) trading windows of a session; [] when the date is not a session.
+
+    XTKS sessions have two windows (morning, afternoon) around the lunch break.
+    """
+    s = schedule(calendar_code)
+    i = s.position(to_date(session_date))
+    if i is None:
+        return []
+    return [(_ts(a), _ts(b)) for a, b in _windows_ns(s, i)]
+
+
+def session_windows_ns(calendar_code: str, session_date: dt.date) -> list[tuple[int, int]]:
+    """`session_windows` as int64 nanoseconds, for vectorised callers (the generator)."""
+    s = schedule(calendar_code)
+    i = s.position(to_date(session_date))
+    return [] if i is None else _windows_ns(s, i)
+
+
+def session_bounds(
+    calendar_code: str, session_date: dt.date | str
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """(open, close) of a session in UTC, breaks included; None when not a session."""
+    s = schedule(calendar_code)
+    i = s.position(to_date(session_date))
+    return None if i is None else (_ts(int(s.opens[i])), _ts(int(s.closes[i])))
+
+
+def sessions_in_range(
+    calendar_code: str, start: dt.date | str, end: dt.date | str
+) -> list[dt.date]:
+    """Every session date with start <= date <= end (both inclusive)."""
+    s = schedule(calendar_code)
+    a, b = to_date(start), to_date(end)
+    if b < a:
+        return []
+    s.check_range(a)
+    s.check_range(b)
+    lo = np.searchsorted(s.days, np.datetime64(a, "D"), side="left")
+    hi = np.searchsorted(s.days, np.datetime64(b, "D"), side="right")
+    return list(s.days[lo:hi].astype(object))
+
+
+def next_session(calendar_code: str, date: dt.date | str) -> dt.date:
+    """The first session strictly after `date`."""
+    s = schedule(calendar_code)
+    d = to_date(date)
+    s.check_range(d)
+    i = int(np.searchsorted(s.days, np.datetime64(d, "D"), side="right"))
+    if i >= len(s.days):
+        raise CalendarError(f"no {calendar_code} session after {d} within the calendar range")
+    return s.days[i].astype(object)
+
+
+def previous_session(calendar_code: str, date: dt.date | str) -> dt.date:
+    """The last session strictly before `date`."""
+    s = schedule(calendar_code)
+    d = to_date(date)
+    s.check_range(d)
+    i = int(np.searchsorted(s.days, np.datetime64(d, "D"), side="left")) - 1
+    if i < 0:
+        raise CalendarError(f"no {calendar_code} session before {d} within the calendar range")
+    return s.days[i].astype(object)
+
+
+def session_dates_of(
+    calendar_code: str, ts: pd.DatetimeIndex | pd.Series | np.ndarray, *, strict: bool = False
+) -> np.ndarray:
+    """Vectorised `session_date_of`: datetime64[D] per timestamp, NaT when outside sessions."""
+    s = schedule(calendar_code)
+    idx = pd.DatetimeIndex(ts)
+    if idx.tz is None:
+        raise CalendarError("timestamps have no timezone; pass UTC explicitly")
+    t = idx.tz_convert("UTC").as_unit("ns").asi8
+    i = np.searchsorted(s.opens, t, side="right") - 1
+    ok = i >= 0
+    ic = np.where(ok, i, 0)
+    ok &= t < s.closes[ic]
+    if strict:
+        has_break = s.break_starts[ic] != _NAT
+        in_break = has_break & (t >= s.break_starts[ic]) & (t < s.break_ends[ic])
+        ok &= ~in_break
+    out = np.full(len(t), np.datetime64("NaT"), dtype="datetime64[D]")
+    out[ok] = s.days[ic[ok]]
+    return out
+
+
+def session_date_of(
+    calendar_code: str, ts: pd.Timestamp | dt.datetime | str, *, strict: bool = False
+) -> dt.date | None:
+    """The session whose [open, close) contains `ts`, or None (overnight, weekend, holiday).
+
+    A time inside Tokyo's lunch break belongs to that day's session unless `strict`, which
+    requires `ts` to fall inside a trading window (i.e. to be a valid M1 bar opening time).
+    """
+    t = to_utc(ts)
+    day = session_dates_of(calendar_code, pd.DatetimeIndex([t]), strict=strict)[0]
+    return None if np.isnat(day) else day.astype(object)
+
+
+def expected_minute_bars(calendar_code: str, date: dt.date | str) -> pd.DatetimeIndex:
+    """Every M1 opening time (UTC) of the session's windows; empty for non-sessions."""
+    parts = [
+        np.arange(a, b, _MINUTE_NS, dtype=np.int64)
+        for a, b in session_windows_ns(calendar_code, to_date(date))
+    ]
+    values = np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+    return pd.DatetimeIndex(pd.to_datetime(values, unit="ns", utc=True), name="ts")
+
+
+def next_close(calendar_code: str, after_ts: pd.Timestamp | dt.datetime | str) -> pd.Timestamp:
+    """The first session close strictly after `after_ts` (UTC)."""
+    s = schedule(calendar_code)
+    t = to_utc(after_ts).as_unit("ns").value
+    i = int(np.searchsorted(s.closes, t, side="right"))
+    if i >= len(s.closes):
+        raise CalendarError(f"no {calendar_code} close after {after_ts} within the calendar range")
+    return _ts(int(s.closes[i]))

@@ -1,0 +1,102 @@
+"""`market-assets dev`: the whole stack and the Dagster UI, with one command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from market_assets import settings as s
+
+console = Console()
+
+
+def dev(
+    port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Webserver bind address.")] = "127.0.0.1",
+    seed_days: Annotated[
+        int, typer.Option(help="Recent days to materialise on first start (0: none).")
+    ] = 5,
+    ui: Annotated[bool, typer.Option(help="Start the Dagster UI (off: servers only).")] = True,
+) -> None:
+    """Start PostgreSQL, Valkey and SeaweedFS (unless the environment names servers), apply
+    the migrations, seed recent data and run the Dagster webserver and daemon; Ctrl-C stops all.
+    """
+    from market_assets.devstack.environment import stack_environment
+
+    state = s.state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    console.print(f"state folder: {state}")
+    with stack_environment(state) as env:
+        env.apply()
+        dagster_home = prepare_dagster_home(state)
+        for name in env.started:
+            console.print(f"[green]started[/] embedded {name}")
+        console.print(f"database dialect: {env.dialect}")
+        _seed(dagster_home, seed_days)
+        if not ui:
+            console.print("servers are up; press Ctrl-C to stop")
+            _wait_forever()
+            return
+        _run_dagster(dagster_home, host, port)
+
+
+def prepare_dagster_home(state: os.PathLike[str] | str) -> str:
+    """DAGSTER_HOME with the project's dagster.yaml (runs and events in PostgreSQL)."""
+    home = os.environ.get("DAGSTER_HOME") or os.path.join(state, "dagster_home")
+    os.makedirs(home, exist_ok=True)
+    shutil.copyfile(s.PROJECT_ROOT / "dagster.yaml", os.path.join(home, "dagster.yaml"))
+    os.environ["DAGSTER_HOME"] = home
+    return home
+
+
+def _seed(dagster_home: str, days: int) -> None:
+    from dagster import DagsterInstance
+
+    from market_assets.seed import register_universe_symbols, seed_recent_sessions
+
+    with DagsterInstance.get() as instance:
+        fresh = not instance.get_dynamic_partitions("symbols")
+        register_universe_symbols(instance)
+        if fresh and days > 0:
+            console.print(f"seeding the last {days} days for every universe symbol ...")
+            ok = seed_recent_sessions(instance, days)
+            console.print("[green]seeded[/]" if ok else "[red]seeding failed[/] (see the UI)")
+
+
+def _run_dagster(dagster_home: str, host: str, port: int) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(s.PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
+    console.print(f"Dagster UI on http://{host}:{port} (Ctrl-C stops everything)")
+    child = subprocess.Popen(command, cwd=s.PROJECT_ROOT, env=os.environ.copy())
+    try:
+        child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _wait_forever() -> None:
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass

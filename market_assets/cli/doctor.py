@@ -1,0 +1,41 @@
+"""`market-assets doctor`: can every configured store be reached, and what can it do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
+from resources.errors import StoreUnavailableError
+
+console = Console()
+
+
+def doctor() -> None:
+    """Check PostgreSQL, Redis and S3 as configured in the environment; exit 1 if one is down."""
+    table = Table("store", "address", "status", "details")
+    failed = False
+    for name, factory in (
+        ("PostgreSQL", lambda: postgres_resource("writer", live=True)),
+        ("Redis", lambda: redis_resource(live=True)),
+        ("S3", lambda: s3_resource(live=True)),
+    ):
+        try:
+            resource: Any = factory()
+            info = resource.health()
+            details = ", ".join(
+                f"{k}={v}" for k, v in info.items() if k not in ("store", "address")
+            )
+            table.add_row(name, info["address"], "[green]up[/]", details)
+        except (StoreUnavailableError, RuntimeError) as exc:
+            failed = True
+            table.add_row(name, getattr(exc, "address", "-"), "[red]down[/]", str(exc))
+        finally:
+            if "resource" in locals() and hasattr(resource, "close"):
+                resource.close()
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)

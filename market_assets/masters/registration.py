@@ -1,0 +1,63 @@
+"""Active companies become `symbols` partitions of the OHLCV assets.
+
+The company sync is the one place that adds symbols: each active company under its canonical
+symbol ('72030' -> '7203', '25935' stays), plus the universe file's active instruments that
+are not Tokyo equities (FX pairs, indices, foreign equities), which no master lists.
+Partitions are only ever added: a company that becomes inactive keeps its partition, so its
+bars stay visible and backfillable; it stops being *scheduled* because schedules take their
+symbols from `scheduled_symbols`, not from the partition list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dagster import DagsterInstance
+
+from market_assets.partitions import symbols as symbols_partitions
+from market_assets.universe import (
+    InstrumentKind,
+    Universe,
+    default_universe,
+    symbol_for_jquants_code,
+)
+from resources.postgres import PostgresResource
+from resources.queries import query
+
+PARTITIONS_NAME = symbols_partitions.name or "symbols"
+
+
+def non_company_symbols(universe: Universe | None = None) -> list[str]:
+    """Active universe instruments that the company master does not cover."""
+    u = universe or default_universe()
+    return [
+        i.symbol
+        for i in u.active()
+        if not (i.kind is InstrumentKind.EQUITY and i.calendar == "XTKS")
+    ]
+
+
+def scheduled_symbols(active_codes: Iterable[str], universe: Universe | None = None) -> list[str]:
+    """Symbols that should get new bars: active companies and the universe's other symbols."""
+    wanted = {symbol_for_jquants_code(c) for c in active_codes}
+    wanted.update(non_company_symbols(universe))
+    return sorted(wanted)
+
+
+def active_company_codes(postgres: PostgresResource) -> list[str]:
+    with postgres.connection() as conn:
+        codes = [r[0] for r in conn.execute(query("masters/active_codes")).fetchall()]
+        conn.rollback()
+    return codes
+
+
+def register_symbols(
+    instance: DagsterInstance, active_codes: Iterable[str], universe: Universe | None = None
+) -> list[str]:
+    """Add the missing scheduled symbols as dynamic partitions; returns the keys added."""
+    wanted = scheduled_symbols(active_codes, universe)
+    have = set(instance.get_dynamic_partitions(PARTITIONS_NAME))
+    added = [s for s in wanted if s not in have]
+    if added:
+        instance.add_dynamic_partitions(PARTITIONS_NAME, added)
+    return added

@@ -1,0 +1,1 @@
+"""Where the company master comes from: the shipped sample file or the J-Quants API."""

@@ -1,0 +1,206 @@
+"""S3 (SeaweedFS locally, AWS in production): Parquet objects, one per partition.
+
+Writes go through boto3 as one PUT of a fully serialised file (atomic for readers; see
+`write_parquet`), because pyarrow's output streams have no abort: closing one after an error
+completes the upload with whatever was written. Reads go through pyarrow's filesystem and
+datasets, which fetch many objects in parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from resources.errors import StoreUnavailableError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class S3Resource(ConfigurableResource):
+    """One bucket (and optional key prefix) of an S3-compatible store."""
+
+    bucket: str
+    endpoint_url: str | None = Field(default=None, description="None means AWS itself.")
+    access_key_id: str | None = Field(default=None, description="EnvVar; None: AWS chain.")
+    secret_access_key: str | None = Field(default=None, description="EnvVar.")
+    region: str = "us-east-1"
+    prefix: str = Field(default="", description="Key prefix for every object (tests, tenants).")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    request_timeout_s: float = Field(default=60.0, gt=0)
+    compression: str = "zstd"
+
+    _fs: pafs.S3FileSystem | None = PrivateAttr(default=None)
+    _client: Any = PrivateAttr(default=None)
+
+    @property
+    def address(self) -> str:
+        if not self.endpoint_url:
+            return f"s3://{self.bucket} ({self.region})"
+        parts = urlsplit(self.endpoint_url)
+        return f"{parts.netloc or self.endpoint_url}/{self.bucket}"
+
+    def full_key(self, key: str) -> str:
+        key = key.lstrip("/")
+        if ".." in key.split("/"):
+            raise ValueError(f"object key may not contain '..': {key[:80]!r}")
+        return f"{self.prefix.strip('/')}/{key}" if self.prefix.strip("/") else key
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        if self._fs is None:
+            kwargs: dict[str, Any] = {
+                "region": self.region,
+                "connect_timeout": self.connect_timeout_s,
+                "request_timeout": self.request_timeout_s,
+                # Retries belong to Dagster's retry policies.
+                "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=1),
+            }
+            if self.access_key_id:
+                kwargs["access_key"] = self.access_key_id
+                kwargs["secret_key"] = self.secret_access_key
+            if self.endpoint_url:
+                parts = urlsplit(self.endpoint_url)
+                kwargs["endpoint_override"] = parts.netloc
+                kwargs["scheme"] = parts.scheme or "http"
+            self._fs = pafs.S3FileSystem(**kwargs)
+        return self._fs
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=self.access_key_id,
+                aws_secret_access_key=self.secret_access_key,
+                region_name=self.region,
+                config=Config(
+                    connect_timeout=self.connect_timeout_s,
+                    read_timeout=self.request_timeout_s,
+                    retries={"max_attempts": 1, "mode": "standard"},
+                    s3={"addressing_style": "path"},
+                ),
+            )
+        return self._client
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError("S3", self.address, exc)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            self.client().head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+        return {"store": "S3", "address": self.address, "bucket": self.bucket}
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.client().head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise self._unavailable(exc) from exc
+            self.client().create_bucket(Bucket=self.bucket)
+        except BotoCoreError as exc:
+            raise self._unavailable(exc) from exc
+
+    # -- Parquet ---------------------------------------------------------------------------
+    def write_parquet(
+        self, key: str, table: pa.Table, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
+        """Write one Parquet object; readers see the old object or the complete new one.
+
+        The file is serialised in memory first (a partition is kilobytes to a few megabytes)
+        and sent in a single PUT, which S3 applies atomically; a failure while serialising
+        never reaches the store, and a failed upload leaves the previous object in place.
+        """
+        if metadata:
+            schema_meta = dict(table.schema.metadata or {})
+            schema_meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+            table = table.replace_schema_metadata(schema_meta)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression=self.compression)
+        body = sink.getvalue().to_pybytes()
+        try:
+            self.client().put_object(
+                Bucket=self.bucket,
+                Key=self.full_key(key),
+                Body=body,
+                ContentType="application/vnd.apache.parquet",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+        return ObjectInfo(key=key, size=len(body))
+
+    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        path = f"{self.bucket}/{self.full_key(key)}"
+        try:
+            return pq.read_table(path, filesystem=self.filesystem(), columns=columns)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if "NoSuchKey" in str(exc) or "does not exist" in str(exc):
+                raise FileNotFoundError(key) from exc
+            raise self._unavailable(exc) from exc
+
+    def read_many(self, keys: list[str], columns: list[str] | None = None) -> pa.Table:
+        """Several objects as one table through a pyarrow dataset (parallel GETs)."""
+        import pyarrow.dataset as ds
+
+        paths = [f"{self.bucket}/{self.full_key(k)}" for k in keys]
+        try:
+            dataset = ds.dataset(paths, format="parquet", filesystem=self.filesystem())
+            return dataset.to_table(columns=columns)
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+
+    # -- listing and deleting --------------------------------------------------------------
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        full = self.full_key(prefix)
+        strip = len(self.full_key("")) if self.prefix.strip("/") else 0
+        try:
+            paginator = self.client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for obj in page.get("Contents", []):
+                    yield ObjectInfo(key=obj["Key"][strip:], size=int(obj["Size"]))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client().head_object(Bucket=self.bucket, Key=self.full_key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._unavailable(exc) from exc
+        except (BotoCoreError, EndpointConnectionError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (a partition); returns how many went."""
+        keys = [o.key for o in self.list_objects(prefix)]
+        deleted = 0
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            try:
+                self.client().delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": self.full_key(k)} for k in chunk], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise self._unavailable(exc) from exc
+            deleted += len(chunk)
+        return deleted

@@ -1,0 +1,41 @@
+"""The Dagster resource that picks each symbol's configured source.
+
+Each symbol has exactly one source (its `source` in the universe), so a partition's bars never
+mix vendors. Only the offline generator needs no credentials; the vendor clients read theirs
+from the environment when they are configured.
+"""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from market_assets.universe import Instrument
+from resources.sources.base import BarSource, SourceError
+from resources.sources.generator import GeneratorSource
+
+
+class BarSourcesResource(ConfigurableResource):
+    """Every bar source the deployment has, chosen per instrument."""
+
+    generator_seed: int = Field(default=0, description="Seed of the offline generator.")
+    override: str | None = Field(
+        default=None,
+        description="Use this source for every symbol (e.g. 'generator' in dev and tests).",
+    )
+
+    _sources: dict[str, BarSource] = PrivateAttr(default_factory=dict)
+
+    def _build(self, name: str) -> BarSource:
+        if name == "generator":
+            return GeneratorSource(seed=self.generator_seed)
+        raise SourceError(f"source {name!r} is not configured in this deployment", source=name)
+
+    def source_name(self, instrument: Instrument) -> str:
+        return self.override or instrument.source
+
+    def source_for(self, instrument: Instrument) -> BarSource:
+        name = self.source_name(instrument)
+        if name not in self._sources:
+            self._sources[name] = self._build(name)
+        return self._sources[name]

@@ -1,0 +1,3 @@
+ALTER TABLE data_collection_log DROP COLUMN IF EXISTS bytes, DROP COLUMN IF EXISTS checksum;
+DROP VIEW IF EXISTS ohlcv_mn1;
+DROP VIEW IF EXISTS ohlcv_w1;

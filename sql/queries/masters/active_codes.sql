@@ -1,0 +1,1 @@
+SELECT code FROM companies WHERE is_active ORDER BY code

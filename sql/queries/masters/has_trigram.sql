@@ -1,0 +1,2 @@
+-- pg_trgm reachable from this connection (its functions on the search path)?
+SELECT to_regprocedure('word_similarity(text,text)') IS NOT NULL

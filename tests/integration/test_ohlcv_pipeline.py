@@ -1,0 +1,166 @@
+"""raw_bars -> db_bars on real servers: batches, idempotence, hold-back and quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, materialize
+
+from market_assets.assets.db_bars import db_bars, load_partitions_from_s3
+from market_assets.assets.raw_bars import collect_partitions, raw_bars, record_outcomes
+from market_assets.bars import frame_checksum, from_arrow, to_arrow
+from market_assets.partitions import BarPartition, partition_key
+from market_assets.storage_layout import raw_object_key
+from market_assets.universe import default_universe
+from resources.postgres import PostgresResource
+from resources.s3 import S3Resource
+from resources.sources.generator import GeneratorSource
+from resources.sources.resource import BarSourcesResource
+from tests.plugins.stores import DbTarget
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+DAYS = [dt.date(2024, 3, 11), dt.date(2024, 3, 12)]
+SYMBOLS = ["USDJPY", "7203"]
+
+
+def _db_rows(db: DbTarget, symbol: str, day: dt.date) -> pd.DataFrame:
+    with db.connect() as conn:
+        cur = conn.execute(
+            "SELECT symbol, timeframe, ts, session_date, open, high, low, close, volume,"
+            " adj_factor, source FROM ohlcv_bars WHERE symbol = %s AND session_date = %s"
+            " ORDER BY ts",
+            (symbol, day),
+        )
+        cols = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def _run_batch(parts, s3, postgres):  # type: ignore[no-untyped-def]
+    outcomes = collect_partitions(parts, BarSourcesResource(), s3, run_id="test")
+    record_outcomes(postgres, outcomes, run_id="test")
+    loaded = load_partitions_from_s3(s3, postgres, [o.partition for o in outcomes], "test")
+    return outcomes, loaded
+
+
+def test_batch_lands_in_s3_and_db_identically(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    parts = [BarPartition(d, s) for d in DAYS for s in SYMBOLS]
+    outcomes, loaded = _run_batch(parts, s3_store, postgres)
+    assert all(o.entry.status == "success" for o in outcomes)
+    assert loaded["inserted"] == loaded["rows"] > 0
+
+    universe = default_universe()
+    expected = GeneratorSource().fetch_many([universe.resolve(s) for s in SYMBOLS], DAYS)
+    for part in parts:
+        key = raw_object_key("M1", part.session_date, part.symbol)
+        in_s3 = from_arrow(s3_store.read_parquet(key))
+        want = expected[
+            (expected["symbol"] == part.symbol) & (expected["session_date"] == part.session_date)
+        ]
+        assert frame_checksum(in_s3) == frame_checksum(want)
+        in_db = _db_rows(db, part.symbol, part.session_date)
+        assert len(in_db) == len(want)
+        in_db["ts"] = pd.to_datetime(in_db["ts"], utc=True)
+        assert frame_checksum(in_db) == frame_checksum(want)
+
+
+def test_rerun_is_idempotent_and_counts_nothing_revised(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    parts = [BarPartition(DAYS[0], "USDJPY")]
+    _, first = _run_batch(parts, s3_store, postgres)
+    _, second = _run_batch(parts, s3_store, postgres)
+    assert first["inserted"] > 0
+    assert second == {"rows": first["rows"], "inserted": 0, "revised": 0, "deleted": 0}
+    assert len(_db_rows(db, "USDJPY", DAYS[0])) == first["rows"]
+
+
+def test_rows_gone_from_source_are_removed_and_revisions_counted(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    part = BarPartition(DAYS[0], "7203")
+    _run_batch([part], s3_store, postgres)
+    key = raw_object_key("M1", part.session_date, part.symbol)
+    frame = from_arrow(s3_store.read_parquet(key))
+    shorter = frame.iloc[:-10].copy()
+    shorter.loc[0, "close"] = shorter.loc[0, "high"]  # a revised bar
+    s3_store.write_parquet(key, to_arrow(shorter))
+    loaded = load_partitions_from_s3(s3_store, postgres, [part], "test")
+    assert loaded["deleted"] == 10
+    assert loaded["revised"] == 1
+    assert len(_db_rows(db, "7203", part.session_date)) == len(shorter)
+
+
+def test_unknown_symbol_is_held_back_while_others_proceed(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    parts = [BarPartition(DAYS[0], "USDJPY"), BarPartition(DAYS[0], "NOPE")]
+    outcomes, loaded = _run_batch(parts, s3_store, postgres)
+    status = {o.partition.symbol: o.entry.status for o in outcomes}
+    assert status == {"USDJPY": "success", "NOPE": "failed"}
+    assert "unknown symbol" in next(o.entry.error for o in outcomes if o.partition.symbol == "NOPE")
+    assert loaded["inserted"] > 0
+    with db.connect() as conn:
+        logged = conn.execute(
+            "SELECT status, error FROM data_collection_log WHERE asset = 'raw_bars'"
+            " AND symbol = 'NOPE'"
+        ).fetchone()
+    assert logged is not None and logged[0] == "failed"
+
+
+def test_materialize_one_partition_through_dagster(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("symbols", ["EURUSD"])
+    result = materialize(
+        [raw_bars, db_bars],
+        partition_key=partition_key(DAYS[1], "EURUSD"),
+        resources={"s3": s3_store, "postgres": postgres, "sources": BarSourcesResource()},
+        instance=instance,
+    )
+    assert result.success
+    raw_meta = result.asset_materializations_for_node("raw_bars")[0].metadata
+    assert raw_meta["rows"].value == 1440  # an FX session: 24 h of M1 bars
+    assert raw_meta["checksum"].value
+    assert len(_db_rows(db, "EURUSD", DAYS[1])) == raw_meta["rows"].value
+
+
+def test_full_family_through_dagster_publishes_snapshots(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget, redis_store
+) -> None:  # type: ignore[no-untyped-def]
+    from market_assets.assets.ohlcv import OHLCV_ASSETS
+    from market_assets.snapshots import decode
+    from resources.cache_keys import snapshot_info_key, snapshot_key
+
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("symbols", ["USDJPY", "7203"])
+    result = materialize(
+        OHLCV_ASSETS,
+        instance=instance,
+        resources={
+            "s3": s3_store,
+            "postgres": postgres,
+            "redis": redis_store,
+            "sources": BarSourcesResource(),
+        },
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], "USDJPY")),
+            "dagster/asset_partition_range_end": str(partition_key(DAYS[1], "7203")),
+        },
+    )
+    assert result.success
+    snaps = result.asset_materializations_for_node("bar_snapshots")[0].metadata
+    assert snaps["snapshots"].value == 2 * 9
+    m1 = decode(redis_store.get_snapshot(snapshot_key("USDJPY", "M1", redis_store.key_prefix)))
+    assert len(m1) == 2000 and str(m1.index.tz) == "UTC"
+    d1 = decode(redis_store.get_snapshot(snapshot_key("USDJPY", "D1", redis_store.key_prefix)))
+    assert len(d1) == 2  # two sessions
+    h4 = decode(redis_store.get_snapshot(snapshot_key("7203", "H4", redis_store.key_prefix)))
+    assert (h4.index.hour % 4 == 0).all()
+    info = redis_store.get_info(snapshot_info_key("USDJPY", "M1", redis_store.key_prefix))
+    assert info["bars"] == 2000
