@@ -10,9 +10,11 @@ from __future__ import annotations
 from dagster import Definitions
 
 from market_assets.assets.ohlcv import OHLCV_ASSETS
+from market_assets.checks.bars import BAR_CHECKS
 from market_assets.store_resources import source_resource, store_resources
 
 defs = Definitions(
     assets=OHLCV_ASSETS,
+    asset_checks=BAR_CHECKS,
     resources={**store_resources(), "sources": source_resource()},
 )

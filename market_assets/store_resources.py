@@ -79,7 +79,19 @@ def store_resources() -> dict[str, Any]:
 
 def source_resource() -> BarSourcesResource:
     """Bar sources; MARKET_ASSETS_SOURCE forces one source for every symbol (dev, tests)."""
+
+    def secret(name: str) -> Any:
+        # Only variables that are set become EnvVars: an unset one would fail every run,
+        # including runs of symbols that never use that vendor.
+        return EnvVar(name) if os.environ.get(name) else None
+
     return BarSourcesResource(
         generator_seed=int(s.env(s.GENERATOR_SEED, "0") or 0),
         override=s.env(s.SOURCE_OVERRIDE),
+        jquants_api_key=secret("JQUANTS_API_KEY"),
+        jquants_refresh_token=secret("JQUANTS_REFRESH_TOKEN"),
+        jquants_mail_address=secret("JQUANTS_MAIL_ADDRESS"),
+        jquants_password=secret("JQUANTS_PASSWORD"),
+        jquants_base_url=s.env("JQUANTS_BASE_URL"),
+        yfinance_base_url=s.env("YFINANCE_BASE_URL"),
     )

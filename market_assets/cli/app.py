@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from market_assets.cli import bars as bars_cli
+from market_assets.cli import check as check_cli
 from market_assets.cli import db as db_cli
 from market_assets.cli import dev as dev_cli
 from market_assets.cli import doctor as doctor_cli
@@ -18,7 +19,9 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.command("doctor")(doctor_cli.doctor)
 app.command("dev")(dev_cli.dev)
+app.command("stack-run")(dev_cli.stack_run)
 app.command("bars")(bars_cli.bars)
+app.command("check")(check_cli.check)
 
 
 def main() -> None:

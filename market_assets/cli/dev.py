@@ -47,6 +47,25 @@ def dev(
         _run_dagster(dagster_home, host, port)
 
 
+def stack_run(
+    command: Annotated[list[str], typer.Argument(help="The command to run inside the stack.")],
+    seed_days: Annotated[int, typer.Option(help="Recent days to materialise first.")] = 0,
+) -> None:
+    """Start the stack (as `dev` does, without the UI), run COMMAND with its environment, stop
+    everything and exit with COMMAND's status: `market-assets stack-run -- market-assets check ...`.
+    """
+    from market_assets.devstack.environment import stack_environment
+
+    state = s.state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    with stack_environment(state) as env:
+        env.apply()
+        dagster_home = prepare_dagster_home(state)
+        _seed(dagster_home, seed_days)
+        code = subprocess.call(command, env=os.environ.copy())
+    raise typer.Exit(code)
+
+
 def prepare_dagster_home(state: os.PathLike[str] | str) -> str:
     """DAGSTER_HOME with the project's dagster.yaml (runs and events in PostgreSQL)."""
     home = os.environ.get("DAGSTER_HOME") or os.path.join(state, "dagster_home")

@@ -27,6 +27,9 @@ from resources.redis import RedisResource
 
 MAX_QUERY_CHARS = 100
 MAX_LIMIT = 200
+# pg_trgm's default (0.5) misses a dropped letter in a short word: 'Toyta' ~ 'Toyota' is
+# 0.44, while 'Toyta' ~ 'Toyobo' is 0.3.
+WORD_SIMILARITY = 0.4
 
 
 class CompanyLookupError(ValueError):
@@ -99,6 +102,8 @@ def search_companies(
     with _reader(postgres) as pg:
         trigram = has_trigram(pg) if method == "auto" else method == "trigram"
         with pg.connection() as conn:
+            if trigram:
+                conn.execute(query("masters/set_word_similarity"), (WORD_SIMILARITY,))
             cur = conn.execute(query(f"masters/search_{'trgm' if trigram else 'plain'}"), params)
             names = [d.name for d in cur.description or []]
             rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -13,6 +13,8 @@ from pydantic import Field, PrivateAttr
 from market_assets.universe import Instrument
 from resources.sources.base import BarSource, SourceError
 from resources.sources.generator import GeneratorSource
+from resources.sources.jquants import JQuantsCredentials, JQuantsSource
+from resources.sources.yfinance_source import YFinanceSource
 
 
 class BarSourcesResource(ConfigurableResource):
@@ -23,12 +25,28 @@ class BarSourcesResource(ConfigurableResource):
         default=None,
         description="Use this source for every symbol (e.g. 'generator' in dev and tests).",
     )
+    jquants_api_key: str | None = Field(default=None, description="EnvVar JQUANTS_API_KEY (v2).")
+    jquants_refresh_token: str | None = Field(default=None, description="EnvVar (v1 flow).")
+    jquants_mail_address: str | None = Field(default=None, description="EnvVar (v1 flow).")
+    jquants_password: str | None = Field(default=None, description="EnvVar (v1 flow).")
+    jquants_base_url: str | None = None
+    yfinance_base_url: str | None = None
 
     _sources: dict[str, BarSource] = PrivateAttr(default_factory=dict)
 
     def _build(self, name: str) -> BarSource:
         if name == "generator":
             return GeneratorSource(seed=self.generator_seed)
+        if name == "jquants":
+            credentials = JQuantsCredentials(
+                api_key=self.jquants_api_key,
+                refresh_token=self.jquants_refresh_token,
+                mail_address=self.jquants_mail_address,
+                password=self.jquants_password,
+            )
+            return JQuantsSource(credentials, base_url=self.jquants_base_url)
+        if name == "yfinance":
+            return YFinanceSource(base_url=self.yfinance_base_url)
         raise SourceError(f"source {name!r} is not configured in this deployment", source=name)
 
     def source_name(self, instrument: Instrument) -> str:

@@ -242,20 +242,27 @@ def test_a_database_error_mid_sync_rolls_everything_back(
     postgres: PostgresResource, db: DbTarget, master: SyncResult
 ) -> None:
     before = _master(db)
-    # Past every Python-side rule, but over the database's column CHECK: the upserts of the
-    # other rows in the same statement must not survive either.
-    bad = _with(_sample(), "67580", CompanyName="ソニー")
-    bad.append({**bad[0], "Code": "1234a"})  # lower case: refused at judging, quarantined
-    with db.connect() as conn:  # make the judged-valid update of Sony fail in the database
+    source = _without(_with(_sample(), "67580", CompanyName="ソニー"), "86970")
+    source.append({**source[0], "Code": "99970", "CompanyName": "新会社"})
+    source.append({**source[0], "Code": "1234a"})  # bad code: quarantined, the last write
+    # Make that last write fail in the database, after the upsert, the deactivation and the
+    # change history of the same transaction have run.
+    with db.connect() as conn:
         conn.execute(
-            "ALTER TABLE companies ADD CONSTRAINT no_short_names CHECK (length(company_name) > 3)"
+            "ALTER TABLE quarantine ADD CONSTRAINT refuse_code_format"
+            " CHECK (rule <> 'code_format') NOT VALID"
         )
-    with pytest.raises(Exception, match="no_short_names"):
-        _sync(postgres, bad)
-    assert _master(db) == before
+    with pytest.raises(Exception, match="refuse_code_format"):
+        _sync(postgres, source)
+    assert _master(db) == before  # Sony not renamed, JPX still active, no new company
     with db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
-    assert _last_log(db)["status"] == "failed"
+        changes = conn.execute(
+            "SELECT count(*) FROM company_changes WHERE sync_id <> %s", (master.sync_id,)
+        ).fetchone()
+    assert changes == (0,)
+    log = _last_log(db)
+    assert log["status"] == "failed" and "CheckViolation" in log["error"]
 
 
 # -- J-Quants client -----------------------------------------------------------------------
@@ -274,7 +281,9 @@ class FakeTime:
         self.now += seconds
 
 
-def _client(httpserver: HTTPServer, fake: FakeTime | None = None, **kwargs: Any) -> JQuantsMasterClient:
+def _client(
+    httpserver: HTTPServer, fake: FakeTime | None = None, **kwargs: Any
+) -> JQuantsMasterClient:
     fake = fake or FakeTime()
     kwargs.setdefault("requests_per_minute", 60)
     return JQuantsMasterClient(
@@ -613,9 +622,7 @@ def test_a_failing_source_fails_the_asset_and_keeps_the_master(
     result = materialize(
         MASTER_ASSETS,
         instance=instance,
-        resources=_resources(
-            postgres, redis_store, MasterSourceResource(sample_path=str(broken))
-        ),
+        resources=_resources(postgres, redis_store, MasterSourceResource(sample_path=str(broken))),
         raise_on_error=False,
     )
     assert not result.success
@@ -667,3 +674,26 @@ def test_checks_pass_on_good_data_and_fail_for_the_right_reason(
         conn.execute("DELETE FROM company_sync_log")
     never = companies_sync_freshness(postgres=postgres)
     assert not never.passed and "no successful" in never.metadata["reason"].value
+
+
+def test_cli_search_and_show(
+    db: DbTarget, master: SyncResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from market_assets.cli.companies import app
+
+    monkeypatch.setenv("MARKET_ASSETS_PG_READER_URL", db.reader_url)  # the reader role
+    monkeypatch.setenv("MARKET_ASSETS_PG_SCHEMA", db.schema)
+    monkeypatch.delenv("MARKET_ASSETS_REDIS_URL", raising=False)  # no cache: database only
+    runner = CliRunner()
+    found = runner.invoke(app, ["search", "トヨタ"])
+    assert found.exit_code == 0, found.output
+    assert "72030" in found.output and "Toyota Motor" in found.output
+    shown = runner.invoke(app, ["show", "7203"])
+    assert shown.exit_code == 0, shown.output
+    assert "Prime" in shown.output and "Transportation Equipment" in shown.output
+    missing = runner.invoke(app, ["show", "1111"])
+    assert missing.exit_code == 1 and "no company" in missing.output
+    bad = runner.invoke(app, ["search", "   "])
+    assert bad.exit_code == 1 and "must not be empty" in bad.output

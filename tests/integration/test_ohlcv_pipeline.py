@@ -134,13 +134,14 @@ def test_full_family_through_dagster_publishes_snapshots(
     s3_store: S3Resource, postgres: PostgresResource, db: DbTarget, redis_store
 ) -> None:  # type: ignore[no-untyped-def]
     from market_assets.assets.ohlcv import OHLCV_ASSETS
+    from market_assets.checks.bars import BAR_CHECKS
     from market_assets.snapshots import decode
     from resources.cache_keys import snapshot_info_key, snapshot_key
 
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("symbols", ["USDJPY", "7203"])
     result = materialize(
-        OHLCV_ASSETS,
+        [*OHLCV_ASSETS, *BAR_CHECKS],
         instance=instance,
         resources={
             "s3": s3_store,
@@ -164,3 +165,16 @@ def test_full_family_through_dagster_publishes_snapshots(
     assert (h4.index.hour % 4 == 0).all()
     info = redis_store.get_info(snapshot_info_key("USDJPY", "M1", redis_store.key_prefix))
     assert info["bars"] == 2000
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "schema_contract": True,
+        "ohlc_sanity": True,
+        "unique_symbol_timeframe_ts": True,
+        "session_continuity": True,
+        "s3_db_reconciliation": True,
+        "d1_equals_m1_aggregate": True,
+        "snapshot_matches_database": True,
+    }
+    with db.connect() as conn:
+        metrics = conn.execute("SELECT count(*) FROM data_quality_metrics").fetchone()
+    assert metrics == (7,)

@@ -1,2 +1,2 @@
 -- pg_trgm reachable from this connection (its functions on the search path)?
-SELECT to_regprocedure('word_similarity(text,text)') IS NOT NULL
+SELECT to_regprocedure('strict_word_similarity(text,text)') IS NOT NULL

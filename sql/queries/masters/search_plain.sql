@@ -17,7 +17,7 @@ WITH hits AS (
                CASE WHEN c.company_name_english ILIKE %(contains_en)s
                     THEN char_length(%(text_en)s)::float8 / char_length(c.company_name_english)
                     ELSE 0 END
-           ) AS closeness
+           ) AS coverage
     FROM companies AS c
     WHERE c.code = %(code)s
        OR left(c.code, 4) = %(code)s
@@ -25,7 +25,7 @@ WITH hits AS (
        OR c.company_name_english ILIKE %(contains_en)s
 )
 SELECT code, company_name, company_name_english, market_code, sector33_code, is_active,
-       round((tier + closeness)::numeric, 3)::float8 AS score
+       round((tier + coverage)::numeric, 3)::float8 AS score
 FROM hits
 ORDER BY score DESC, is_active DESC, code
 LIMIT %(limit)s

@@ -1,0 +1,111 @@
+"""`market-assets check`: the asset checks of a partition range, from the shell (CI).
+
+Dagster has no command that runs asset checks for a partition range, so this one evaluates the
+same checks (market_assets.checks.evaluation) against the configured stores, prints a summary,
+writes JUnit XML when asked, and exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from market_assets.checks.evaluation import CheckOutcome
+
+console = Console()
+
+
+def run_checks(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[CheckOutcome]:
+    from market_assets.calendars import sessions_in_range
+    from market_assets.checks import evaluation as ev
+    from market_assets.partitions import BarPartition
+    from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
+    from market_assets.universe import default_universe
+
+    universe = default_universe()
+    chosen = symbols or universe.symbols(active_only=True)
+    parts = [
+        BarPartition(day, symbol)
+        for symbol in chosen
+        for day in sessions_in_range(universe.resolve(symbol).calendar, start, end)
+    ]
+    postgres, redis, s3 = (
+        postgres_resource("writer", live=True),
+        redis_resource(live=True),
+        s3_resource(live=True),
+    )
+    try:
+        batch = ev.load_batch(s3, parts)
+        outcomes = [
+            ev.check_contract(batch),
+            ev.check_ohlc_sanity(batch),
+            ev.check_unique(batch),
+            ev.check_continuity(batch),
+            ev.check_s3_db_reconciliation(batch, postgres),
+            ev.check_d1_rollup(batch, postgres),
+            ev.check_snapshot_reconciliation(chosen, postgres, redis),
+        ]
+        if batch.missing_objects:
+            outcomes.append(
+                CheckOutcome(
+                    "raw_bars",
+                    "partitions_present",
+                    False,
+                    {"missing": len(batch.missing_objects)},
+                    [
+                        f"{p.symbol} {p.session_date}: no object in S3"
+                        for p in batch.missing_objects
+                    ],
+                )
+            )
+        ev.record_metrics(postgres, outcomes, "cli", parts)
+        return outcomes
+    finally:
+        postgres.close()
+        redis.close()
+
+
+def write_junit(outcomes: list[CheckOutcome], path: Path) -> None:
+    suite = ET.Element(
+        "testsuite",
+        name="market-assets checks",
+        tests=str(len(outcomes)),
+        failures=str(sum(not o.passed for o in outcomes)),
+    )
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname=o.asset, name=o.name)
+        if not o.passed:
+            failure = ET.SubElement(case, "failure", message=o.describe()[:500], type=o.severity)
+            failure.text = "\n".join(o.failures)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def check(
+    start: Annotated[str, typer.Option(help="First session date (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option(help="Last session date, inclusive.")],
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbols", "-s", help="Symbols (default: universe).")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+) -> None:
+    """Run the asset checks of the partitions in [start, end] x symbols; exit 1 on failure."""
+    outcomes = run_checks(dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols)
+    table = Table("asset", "check", "result", "figures", "first failures")
+    for o in outcomes:
+        figures = ", ".join(f"{k}={v}" for k, v in o.figures.items())
+        mark = "[green]pass[/]" if o.passed else f"[red]FAIL ({o.severity})[/]"
+        table.add_row(o.asset, o.name, mark, figures, o.describe()[:120])
+    console.print(table)
+    if junit:
+        write_junit(outcomes, junit)
+    failed = [o for o in outcomes if not o.passed]
+    console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} checks passed")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,120 @@
+"""Each bar check passes on good data and fails, for the right reason, on bad data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from market_assets.assets.bar_snapshots import publish_symbols
+from market_assets.assets.db_bars import load_partitions_from_s3
+from market_assets.assets.raw_bars import collect_partitions, record_outcomes
+from market_assets.bars import from_arrow, to_arrow
+from market_assets.checks import evaluation as ev
+from market_assets.partitions import BarPartition
+from market_assets.rollups import refresh_rollups
+from market_assets.storage_layout import raw_object_key
+from resources.postgres import PostgresResource
+from resources.redis import RedisResource
+from resources.s3 import S3Resource
+from resources.sources.resource import BarSourcesResource
+from tests.plugins.stores import DbTarget
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+PART = BarPartition(dt.date(2024, 3, 12), "7203")
+PARTS = [PART, BarPartition(dt.date(2024, 3, 12), "USDJPY")]
+
+
+@pytest.fixture
+def loaded(s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource) -> None:
+    outcomes = collect_partitions(PARTS, BarSourcesResource(), s3_store, run_id="t")
+    record_outcomes(postgres, outcomes, run_id="t")
+    load_partitions_from_s3(s3_store, postgres, PARTS, "t")
+    refresh_rollups(postgres, PARTS)
+    publish_symbols(postgres, redis_store, ["7203", "USDJPY"], bars=500)
+
+
+def _tamper(s3: S3Resource, change) -> None:  # type: ignore[no-untyped-def]
+    key = raw_object_key("M1", PART.session_date, PART.symbol)
+    frame = from_arrow(s3.read_parquet(key))
+    change(frame)
+    s3.write_parquet(key, to_arrow(frame))
+
+
+def test_every_check_passes_on_good_data(
+    loaded: None, s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource
+) -> None:
+    batch = ev.load_batch(s3_store, PARTS)
+    outcomes = [
+        ev.check_contract(batch),
+        ev.check_ohlc_sanity(batch),
+        ev.check_unique(batch),
+        ev.check_continuity(batch),
+        ev.check_s3_db_reconciliation(batch, postgres),
+        ev.check_d1_rollup(batch, postgres),
+        ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store),
+    ]
+    assert [o.name for o in outcomes if not o.passed] == []
+    assert outcomes[0].figures["rows_checked"] == len(batch.s3_bars) > 1000
+
+
+def test_high_below_low_fails_sanity_and_contract(loaded: None, s3_store: S3Resource) -> None:
+    def corrupt(f):  # type: ignore[no-untyped-def]
+        f.loc[10, "high"] = f.loc[10, "low"] - 5
+
+    _tamper(s3_store, corrupt)
+    batch = ev.load_batch(s3_store, PARTS)
+    sanity, contract = ev.check_ohlc_sanity(batch), ev.check_contract(batch)
+    assert not sanity.passed and sanity.figures["failures"] == 1
+    assert "7203" in sanity.failures[0]
+    assert not contract.passed and any("high_above_body" in line for line in contract.failures)
+
+
+def test_duplicate_timestamp_fails_uniqueness(loaded: None, s3_store: S3Resource) -> None:
+    _tamper(s3_store, lambda f: f.__setitem__("ts", f["ts"].where(f.index != 5, f["ts"][4])))
+    outcome = ev.check_unique(ev.load_batch(s3_store, PARTS))
+    assert not outcome.passed and outcome.figures["duplicates"] == 2
+
+
+def test_missing_minutes_fail_continuity(loaded: None, s3_store: S3Resource) -> None:
+    key = raw_object_key("M1", PART.session_date, PART.symbol)
+    frame = from_arrow(s3_store.read_parquet(key)).iloc[:-7]
+    s3_store.write_parquet(key, to_arrow(frame))
+    outcome = ev.check_continuity(ev.load_batch(s3_store, PARTS))
+    assert not outcome.passed and outcome.figures["missing_bars"] == 7
+    assert outcome.failures == [f"7203 {PART.session_date}: 7 missing, 0 outside"]
+
+
+def test_database_drift_fails_reconciliation(
+    loaded: None, s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            "UPDATE ohlcv_bars SET close = close + 1 WHERE symbol = 'USDJPY'"
+            " AND ts = (SELECT min(ts) FROM ohlcv_bars WHERE symbol = 'USDJPY')"
+        )
+    outcome = ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres)
+    assert not outcome.passed
+    assert outcome.failures == [
+        f"USDJPY {PART.session_date}: s3 1440 rows, db 1440 rows, values differ"
+    ]
+
+
+def test_stale_rollup_fails_d1_check(
+    loaded: None, s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    with db.connect() as conn:
+        conn.execute("UPDATE ohlcv_d1 SET high = high * 2 WHERE symbol = '7203'")
+    outcome = ev.check_d1_rollup(ev.load_batch(s3_store, PARTS), postgres)
+    assert not outcome.passed and outcome.failures == [
+        f"7203 {PART.session_date}: D1 differs from its M1 bars"
+    ]
+
+
+def test_missing_snapshot_fails_snapshot_check(
+    loaded: None, postgres: PostgresResource, redis_store: RedisResource
+) -> None:
+    redis_store.invalidate("ohlcv:USDJPY:*")
+    outcome = ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store)
+    assert not outcome.passed and outcome.failures[0].startswith("USDJPY: no snapshot")
