@@ -63,15 +63,20 @@ class Emitter:
     """Writes each JSON line to the real stdout (and to --json PATH) as soon as it exists."""
 
     def __init__(self, stream: IO[str], path: str | None) -> None:
-        self.stream = stream
-        self.file = open(path, "w", encoding="utf-8") if path else None  # noqa: SIM115
+        self.stream: IO[str] | None = stream
+        self.file = open(path, "w", encoding="utf-8") if path else None
 
     def emit(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":"), allow_nan=False, default=str)
-        for out in (self.stream, self.file):
-            if out is not None:
-                out.write(line + "\n")
-                out.flush()
+        if self.file is not None:
+            self.file.write(line + "\n")
+            self.file.flush()
+        if self.stream is not None:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except BrokenPipeError:  # e.g. `| head -1`: the reader left; keep running
+                self.stream = None
 
     def close(self) -> None:
         if self.file is not None:
@@ -89,6 +94,13 @@ def _claim_stdout() -> IO[str]:
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds the `with BenchStack` block: servers stop
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def environment(stack: BenchStack | None) -> dict[str, Any]:
@@ -141,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for name in names:
                 print(f"[benchmarks] {name} ({mode}) ...", file=sys.stderr, flush=True)
+                load_before = _loadavg()
                 t0 = time.perf_counter()
                 try:
                     module = importlib.import_module(BENCHMARKS[name][0])
@@ -149,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     traceback.print_exc()
                     errors.append(name)
                     record = _error_record(name, mode, exc, time.perf_counter() - t0)
+                # Other processes' load is the main source of noise here: say how much there was.
+                record["loadavg_1m"] = {"before": load_before, "after": _loadavg()}
                 records.append(record)
                 out.emit(record)
         finally:
@@ -165,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "targets_total": len(targets),
                 "all_targets_met": bool(targets) and all(t["met"] for t in targets),
                 "missed": [
-                    f"{r['benchmark']}: {t['name']}" for r in records for t in r["targets"]
+                    f"{r['benchmark']}: {t['name']}"
+                    for r in records
+                    for t in r["targets"]
                     if not t["met"]
                 ],
                 "elapsed_s": round(time.perf_counter() - started, 2),

@@ -53,10 +53,9 @@ TARGET_REDIS_P50_MS = 1.0
 TARGET_PG_P50_MS = 10.0
 
 SIZES: dict[bool, dict[str, int]] = {
-    True: {"symbols": 1, "days": 3, "reads": 200, "rounds": 2},
+    True: {"symbols": 1, "days": 3, "reads": 200, "rounds": 1},
     False: {"symbols": 5, "days": 42, "reads": 1000, "rounds": 3},
 }
-
 
 
 def _baseline_sql(schema: str) -> sa.TextClause:

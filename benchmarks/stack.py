@@ -231,17 +231,14 @@ class BenchStack:
     def _bootstrap_postgres(self) -> None:
         """Roles (created if missing, passwords untouched), the bench database, extensions."""
         assert self.pg_admin_url is not None
+        create = sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
         with psycopg.connect(conninfo_for(self.pg_admin_url), autocommit=True) as conn:
+            existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
             for role in ROLES:
-                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                    conn.execute(
-                        sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
-                            sql.Identifier(role)
-                        )
-                    )
-            self.server_versions["postgres"] = str(
-                conn.execute("SELECT current_setting('server_version')").fetchone()[0]  # type: ignore[index]
-            )
+                if role not in existing:
+                    conn.execute(create.format(sql.Identifier(role)))
+            version = conn.execute("SELECT current_setting('server_version')").fetchone()
+            self.server_versions["postgres"] = str(version[0]) if version else "?"
         bootstrap.ensure_database(self.pg_admin_url, BENCH_DATABASE, bootstrap.OWNER)
         bootstrap.ensure_extensions(self.bench_admin_url)
 

@@ -3,18 +3,27 @@
 Resources come from market_assets.store_resources (the single environment-to-resource
 mapping); they read secrets through EnvVar at run time, so loading these definitions opens no
 connection and needs no secret (`dg check defs` works on a clean checkout).
+
+Runs use the in-process executor: a batched run carries hundreds of partitions through four
+assets whose work is vectorised IO, so a subprocess per step would only add start-up time.
 """
 
-from __future__ import annotations
+from dagster import Definitions, in_process_executor
 
-from dagster import Definitions
-
+from market_assets.assets.masters import MASTER_ASSETS
 from market_assets.assets.ohlcv import OHLCV_ASSETS
 from market_assets.checks.bars import BAR_CHECKS
+from market_assets.checks.masters import MASTER_CHECKS
 from market_assets.store_resources import source_resource, store_resources
+from resources.masters.resource import master_source_resource
 
 defs = Definitions(
-    assets=OHLCV_ASSETS,
-    asset_checks=BAR_CHECKS,
-    resources={**store_resources(), "sources": source_resource()},
+    assets=[*OHLCV_ASSETS, *MASTER_ASSETS],
+    asset_checks=[*BAR_CHECKS, *MASTER_CHECKS],
+    resources={
+        **store_resources(),
+        "sources": source_resource(),
+        "master_source": master_source_resource(),
+    },
+    executor=in_process_executor,
 )

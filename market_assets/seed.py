@@ -11,9 +11,8 @@ import datetime as dt
 
 from dagster import DagsterInstance, materialize
 
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.partitions import partition_key, symbols
-from market_assets.store_resources import source_resource, store_resources
+from market_assets.partitions import symbols
+from market_assets.store_resources import store_resources
 from market_assets.universe import default_universe
 
 
@@ -30,22 +29,26 @@ def register_universe_symbols(instance: DagsterInstance) -> list[str]:
 def seed_recent_sessions(
     instance: DagsterInstance, days: int, today: dt.date | None = None
 ) -> bool:
-    """Materialise the last `days` calendar days for every registered symbol in one run."""
-    register_universe_symbols(instance)
-    keys = instance.get_dynamic_partitions(symbols.name or "symbols")
-    if not keys or days <= 0:
+    """Materialise the last `days` calendar days for every universe symbol in one run."""
+    from market_assets.backfill import run_backfill
+
+    chosen = register_universe_symbols(instance)
+    if not chosen or days <= 0:
         return True
     end = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
+    return all(ok for _, ok in run_backfill(instance, start, end, chosen, days_per_run=days))
+
+
+def sync_company_master(instance: DagsterInstance) -> bool:
+    """Run the master sync (sample file by default); it registers company symbols."""
+    from market_assets.assets.masters import MASTER_ASSETS
+    from resources.masters.resource import master_source_resource
+
     result = materialize(
-        OHLCV_ASSETS,
+        MASTER_ASSETS,
         instance=instance,
-        resources={**store_resources(), "sources": source_resource()},
-        tags={
-            "dagster/asset_partition_range_start": str(partition_key(start, keys[0])),
-            "dagster/asset_partition_range_end": str(partition_key(end, keys[-1])),
-            "market-assets/seed": "true",
-        },
+        resources={**store_resources(), "master_source": master_source_resource()},
         raise_on_error=False,
     )
     return result.success

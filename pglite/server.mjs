@@ -13,6 +13,7 @@
 //                        [--exit-on-stdin-close]
 //   --port 0 (default) lets the OS pick a free port; the READY line tells which one.
 //   Without --data-dir the database lives in memory and is gone when the process exits.
+//   --debug: log every step of the socket server (connections, queue, handlers).
 //   --exit-on-stdin-close: stop when stdin reaches EOF (the parent process died).
 //   --handshake-timeout-ms: a client that holds the instance without finishing the start-up
 //   handshake in time is disconnected (PostgreSQL's authentication_timeout, but short: see
@@ -84,6 +85,11 @@ const handshakeTimeoutMs = Number.parseInt(values["handshake-timeout-ms"], 10);
 //   5. The StartupMessage's user, `options` (-c name=value) and application_name are ignored:
 //      we apply them after authentication (SET SESSION AUTHORIZATION, set_config).
 //   6. Any password is accepted: with PGLITE_PASSWORD set we check the MD5 answer.
+//   7. Chunks handled concurrently could be answered out of order, and PGlite sometimes drops
+//      the tail of a multi-message batch: we run chunks one after another and hand PGlite one
+//      message per call (see serialized() and forwardOneByOne()).
+// Clients that vanish, time out in the queue or send a CancelRequest are handled by
+// RobustSocketServer further down.
 // Only one client is attached at a time (PGLiteSocketServer holds an exclusive lock on the
 // instance per connection; others queue), so module-level per-client state is enough.
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +275,7 @@ function wrapDb(realDb) {
   async function onStartup(buf, options) {
     const params = parseStartup(buf);
     handshake = { params, salt: null };
-    await forward(SESSION_RESET, options); // its replies are for nobody
+    await forwardOneByOne(SESSION_RESET, options); // its replies are for nobody
     const reply = await forward(buf, options);
     // AuthenticationMD5Password: "R", Int32 12, Int32 5, Byte4 salt
     if (reply.length >= 13 && reply[0] === BYTE("R") && reply.readUInt32BE(5) === 5) {
@@ -314,6 +320,17 @@ function wrapDb(realDb) {
     return reply;
   }
 
+  // PGLiteSocketHandler starts one handleData() per TCP chunk without waiting for the previous
+  // one, and execProtocolRaw() awaits (its syncToFs) after running the messages, so two chunks
+  // of a pipeline (psycopg's executemany) could overtake each other and their replies reach the
+  // client out of order: the client then waits forever. We run them strictly one after another.
+  let queue = Promise.resolve();
+  function serialized(incomingU8, options) {
+    const run = queue.then(() => guarded(incomingU8, options));
+    queue = run.catch(() => {});
+    return run;
+  }
+
   async function guarded(incomingU8, options) {
     const incoming = asBuffer(incomingU8);
     const all = pending.length ? Buffer.concat([pending, incoming]) : incoming;
@@ -339,7 +356,24 @@ function wrapDb(realDb) {
         return out(await forward(COPY_REFUSAL, options));
       }
     }
-    return out(await forward(buf, options));
+    return out(await forwardOneByOne(buf, options));
+  }
+
+  // PGlite sometimes drops the tail of a batch of messages handed over in one call: under load,
+  // a 64 KiB chunk of psycopg's executemany pipeline (374 Bind/Describe/Execute triplets) got
+  // only 234 replies, and the client waited forever for the rest. One message per call never
+  // showed it. Only the last call syncs a data dir to disk.
+  async function forwardOneByOne(buf, options) {
+    const messages = splitMessages(buf);
+    if (messages.length <= 1) return forward(buf, options);
+    const replies = [];
+    for (let i = 0; i < messages.length; i++) {
+      const last = i === messages.length - 1;
+      replies.push(
+        await forward(messages[i].raw, last ? options : { ...options, syncToFs: false }),
+      );
+    }
+    return Buffer.concat(replies);
   }
 
   // PGLiteSocketHandler holds the instance through runExclusive() and rejects that hold when its
@@ -355,7 +389,7 @@ function wrapDb(realDb) {
   // instance: a Proxy that binds functions to it and swaps in the guarded methods.
   return new Proxy(realDb, {
     get(target, prop) {
-      if (prop === "execProtocolRaw") return guarded;
+      if (prop === "execProtocolRaw") return serialized;
       if (prop === "runExclusive") return runExclusive;
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
@@ -501,7 +535,6 @@ try {
   db = await PGlite.create({
     dataDir: dataDir ?? undefined,
     extensions: { timescaledb },
-    debug: values.debug ? 1 : undefined,
   });
   await db.waitReady;
   server = new RobustSocketServer({

@@ -95,7 +95,8 @@ def check(
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
 ) -> None:
-    """Run the asset checks of the partitions in [start, end] x symbols; exit 1 on failure."""
+    """Run the asset checks of the sessions from START to END (inclusive) x symbols; exit 1 on
+    any failure."""
     outcomes = run_checks(dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols)
     table = Table("asset", "check", "result", "figures", "first failures")
     for o in outcomes:

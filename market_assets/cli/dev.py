@@ -78,7 +78,11 @@ def prepare_dagster_home(state: os.PathLike[str] | str) -> str:
 def _seed(dagster_home: str, days: int) -> None:
     from dagster import DagsterInstance
 
-    from market_assets.seed import register_universe_symbols, seed_recent_sessions
+    from market_assets.seed import (
+        register_universe_symbols,
+        seed_recent_sessions,
+        sync_company_master,
+    )
 
     with DagsterInstance.get() as instance:
         fresh = not instance.get_dynamic_partitions("symbols")
@@ -87,6 +91,9 @@ def _seed(dagster_home: str, days: int) -> None:
             console.print(f"seeding the last {days} days for every universe symbol ...")
             ok = seed_recent_sessions(instance, days)
             console.print("[green]seeded[/]" if ok else "[red]seeding failed[/] (see the UI)")
+        if fresh:
+            ok = sync_company_master(instance)
+            console.print("[green]company master synced[/]" if ok else "[red]master sync failed[/]")
 
 
 def _run_dagster(dagster_home: str, host: str, port: int) -> None:
@@ -103,18 +110,43 @@ def _run_dagster(dagster_home: str, host: str, port: int) -> None:
         str(port),
     ]
     console.print(f"Dagster UI on http://{host}:{port} (Ctrl-C stops everything)")
-    child = subprocess.Popen(command, cwd=s.PROJECT_ROOT, env=os.environ.copy())
+    _install_stop_handlers()
+    from market_assets.devstack.process import parent_death_signal
+
+    child = subprocess.Popen(
+        command,
+        cwd=s.PROJECT_ROOT,
+        env=os.environ.copy(),
+        preexec_fn=parent_death_signal(signal.SIGINT),
+    )
     try:
         child.wait()
-    except KeyboardInterrupt:
+    except BaseException:
+        # Ctrl-C, or SIGTERM turned into SystemExit by the stack: stop the UI and the daemon
+        # (SIGINT lets `dagster dev` shut its own children down) before the servers go.
         child.send_signal(signal.SIGINT)
         try:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
+        if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            raise
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _install_stop_handlers() -> None:
+    """Ctrl-C and SIGTERM must stop everything. A Dagster run in this process (the seeding)
+    leaves SIGTERM ignored, and a shell starting us in the background ignores SIGINT, so the
+    handlers are set again here, just before waiting."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
 
 
 def _wait_forever() -> None:
+    _install_stop_handlers()
     try:
         signal.pause()
     except KeyboardInterrupt:

@@ -189,7 +189,7 @@ def tail_text(path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
 _PR_SET_PDEATHSIG = 1
 
 
-def _parent_death_signal(sig: int) -> Callable[[], None] | None:
+def parent_death_signal(sig: int) -> Callable[[], None] | None:
     """A preexec hook asking Linux to send ``sig`` to the child when we die (else None).
 
     libc and the function are resolved here, in the parent, so the child only makes one
@@ -305,7 +305,7 @@ class ManagedServer:
                     stderr=subprocess.STDOUT,
                     cwd=self.data_dir,
                     start_new_session=True,
-                    preexec_fn=_parent_death_signal(self.stop_signal),
+                    preexec_fn=parent_death_signal(self.stop_signal),
                     **self._spawn_options(),
                 )
             except OSError as exc:

@@ -30,6 +30,12 @@ MAX_LIMIT = 200
 # pg_trgm's default (0.5) misses a dropped letter in a short word: 'Toyta' ~ 'Toyota' is
 # 0.44, while 'Toyta' ~ 'Toyobo' is 0.3.
 WORD_SIMILARITY = 0.4
+# Code table -> the company column that refers to it.
+_TABLE_COLUMNS = {
+    "markets": "market_code",
+    "sector17": "sector17_code",
+    "sector33": "sector33_code",
+}
 
 
 class CompanyLookupError(ValueError):
@@ -141,8 +147,8 @@ def show_company(
     jq_code = normalise_code(code)
     with _reader(postgres) as pg:
         company = get_company(pg, redis, jq_code)
-        if company is None and len(code.strip()) == 4:
-            company = get_company(pg, redis, code.strip().upper())  # stored as 4 characters
+        if company is None and len(jq_code) == 5 and jq_code.endswith("0"):
+            company = get_company(pg, redis, jq_code[:4])  # a source that gave 4 characters
         if company is None:
             return None
         names = {t: {r["code"]: r for r in get_code_table(pg, redis, t)} for t in _TABLE_COLUMNS}
@@ -153,10 +159,3 @@ def show_company(
         shown[f"{prefix}_name_ja"] = entry["name_ja"] if entry else None
         shown[f"{prefix}_name_en"] = entry["name_en"] if entry else None
     return shown
-
-
-_TABLE_COLUMNS = {
-    "markets": "market_code",
-    "sector17": "sector17_code",
-    "sector33": "sector33_code",
-}

@@ -62,7 +62,7 @@ class MasterSourceResource(ConfigurableResource):
         """What the sync log records as the source (never a credential)."""
         if self.kind == "sample":
             return "sample" if self.sample_path is None else "file"
-        return f"jquants-{self.client().api_version}"
+        return "jquants-v2" if self.api_key else "jquants-v1"
 
     def client(self) -> JQuantsMasterClient:
         return JQuantsMasterClient(

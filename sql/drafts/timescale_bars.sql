@@ -3,10 +3,14 @@
 -- timescale.up.sql / timescale.down.sql. See docs/timescale-lite.md for the measurements.
 --
 -- Like the migrations, names are unqualified: run it with search_path set to the project schema
--- (default `market`). Needs the timescaledb extension (created by `market-assets db bootstrap`)
--- and the community licence (timescaledb.license = 'timescale') for compression and caggs.
+-- followed by the schema that holds the extension, e.g. `market, public` (create_hypertable and
+-- by_range are not found otherwise). Needs the timescaledb extension (created by
+-- `market-assets db bootstrap`, 2.13+ for by_range) and the community licence
+-- (timescaledb.license = 'timescale') for compression and caggs.
 -- Every statement is plain SQL without parameters, so psycopg 3 can send the whole file as one
--- string.
+-- string, inside one transaction too (Alembic): CREATE MATERIALIZED VIEW ... WITH NO DATA is
+-- allowed there, unlike the refresh. Keep the percent sign out of this file, comments included:
+-- SQLAlchemy's exec_driver_sql() passes empty parameters, and psycopg then parses placeholders.
 
 -- ==== UP ====
 

@@ -118,3 +118,26 @@ def test_missing_snapshot_fails_snapshot_check(
     redis_store.invalidate("ohlcv:USDJPY:*")
     outcome = ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store)
     assert not outcome.passed and outcome.failures[0].startswith("USDJPY: no snapshot")
+
+
+def test_rebuild_restores_database_and_redis_from_s3(
+    loaded: None,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+    db: DbTarget,
+) -> None:
+    from market_assets.backfill import rebuild
+
+    with db.connect() as conn:
+        conn.execute("DELETE FROM ohlcv_bars")
+        conn.execute("DELETE FROM ohlcv_d1")
+    redis_store.invalidate("ohlcv:*")
+    figures = rebuild(
+        s3_store, postgres, redis_store, PART.session_date, PART.session_date, ["7203", "USDJPY"]
+    )
+    assert figures["inserted"] == figures["rows"] > 0 and figures["snapshots"] == 18
+    batch = ev.load_batch(s3_store, PARTS)
+    assert ev.check_s3_db_reconciliation(batch, postgres).passed
+    assert ev.check_d1_rollup(batch, postgres).passed
+    assert ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store).passed

@@ -426,6 +426,17 @@ def test_http_500_mid_pagination_fails_the_sync_and_keeps_the_master(
     assert secret not in repr(source)
 
 
+def test_a_malformed_page_fails_the_whole_fetch(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/v2/equities/master", query_string="").respond_with_json(
+        _fixture("v2_master_page1.json")
+    )
+    httpserver.expect_ordered_request(
+        "/v2/equities/master", query_string="pagination_key=v2-page-2"
+    ).respond_with_json({"message": "ok", "rows": []})
+    with pytest.raises(JQuantsError, match="page 2: the response has no 'data' list"):
+        _client(httpserver, api_key="k", requests_per_minute=6000).listed_info()
+
+
 def test_errors_never_carry_credentials(httpserver: HTTPServer) -> None:
     key = "echoed-key-" + uuid.uuid4().hex
     httpserver.expect_request("/v2/equities/master").respond_with_json(

@@ -1,0 +1,75 @@
+"""`market-assets backfill` and `market-assets rebuild`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+SymbolsOpt = Annotated[
+    list[str] | None, typer.Option("--symbols", "-s", help="Symbols (default: the universe).")
+]
+
+
+def _symbols(chosen: list[str] | None) -> list[str]:
+    from market_assets.universe import default_universe
+
+    return chosen or default_universe().symbols(active_only=True)
+
+
+def backfill(
+    start: Annotated[str, typer.Option(help="First session date.")],
+    end: Annotated[str, typer.Option(help="Last session date, inclusive.")],
+    symbols: SymbolsOpt = None,
+    days_per_run: Annotated[int, typer.Option(help="Dates per run.")] = 366,
+) -> None:
+    """Materialise a range in a few batched runs (recorded in the Dagster instance)."""
+    from dagster import DagsterInstance
+
+    from market_assets.backfill import run_backfill
+
+    with DagsterInstance.get() as instance:
+        outcomes = run_backfill(
+            instance,
+            dt.date.fromisoformat(start),
+            dt.date.fromisoformat(end),
+            _symbols(symbols),
+            days_per_run,
+        )
+    for window, ok in outcomes:
+        mark = "[green]ok[/]" if ok else "[red]failed[/]"
+        console.print(
+            f"{mark} {window.start}..{window.end} x {window.first_symbol}..{window.last_symbol}"
+        )
+    console.print(f"{len(outcomes)} runs")
+    if not all(ok for _, ok in outcomes):
+        raise typer.Exit(1)
+
+
+def rebuild(
+    start: Annotated[str, typer.Option(help="First session date.")],
+    end: Annotated[str, typer.Option(help="Last session date, inclusive.")],
+    symbols: SymbolsOpt = None,
+) -> None:
+    """Restore the database and Redis of a range from S3 (the system of record)."""
+    from market_assets.backfill import rebuild as do_rebuild
+    from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
+
+    postgres, redis = postgres_resource("writer", live=True), redis_resource(live=True)
+    try:
+        figures = do_rebuild(
+            s3_resource(live=True),
+            postgres,
+            redis,
+            dt.date.fromisoformat(start),
+            dt.date.fromisoformat(end),
+            _symbols(symbols),
+        )
+    finally:
+        postgres.close()
+        redis.close()
+    console.print(", ".join(f"{k}={v}" for k, v in figures.items()))

@@ -1,0 +1,116 @@
+"""`python -m benchmarks --smoke` runs end to end and speaks the promised JSON.
+
+Timings are never asserted: this machine (and CI's) is shared and noisy, and a benchmark that
+misses a target still exits 0 by design. What is checked is the contract other tools rely
+on: one JSON object per benchmark on stdout, the same lines in the --json file, the expected
+keys and types, and a final summary line.
+
+When the test session uses existing servers (``MARKET_ASSETS_TEST_*``), the benchmarks are
+pointed at the same ones (``MARKET_ASSETS_BENCH_*``), so the second pass of scripts/test.sh
+exercises them against PostgreSQL 15 and Redis 7 too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import RESULT_KEYS
+from benchmarks.__main__ import BENCHMARKS
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_KEYS = {"name", "value", "op", "threshold", "unit", "met"}
+SUMMARY_KEYS = {
+    "summary",
+    "mode",
+    "benchmarks",
+    "errors",
+    "targets_met",
+    "targets_total",
+    "all_targets_met",
+    "missed",
+    "elapsed_s",
+    "environment",
+    "exit_code",
+}
+ENV_MAP = {
+    "MARKET_ASSETS_TEST_PG_ADMIN_URL": "MARKET_ASSETS_BENCH_PG_ADMIN_URL",
+    "MARKET_ASSETS_TEST_REDIS_URL": "MARKET_ASSETS_BENCH_REDIS_URL",
+    "MARKET_ASSETS_TEST_S3_ENDPOINT": "MARKET_ASSETS_BENCH_S3_ENDPOINT",
+    "MARKET_ASSETS_TEST_S3_ACCESS_KEY": "MARKET_ASSETS_BENCH_S3_ACCESS_KEY",
+    "MARKET_ASSETS_TEST_S3_SECRET_KEY": "MARKET_ASSETS_BENCH_S3_SECRET_KEY",
+    "MARKET_ASSETS_TEST_S3_REGION": "MARKET_ASSETS_BENCH_S3_REGION",
+}
+
+
+def _environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKET_ASSETS_BENCH_")}
+    for test_name, bench_name in ENV_MAP.items():
+        if os.environ.get(test_name):
+            env[bench_name] = os.environ[test_name]
+    return env
+
+
+def test_smoke_run_prints_one_json_line_per_benchmark(tmp_path: Path) -> None:
+    out_file = tmp_path / "bench.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--json", str(out_file)],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-6000:]}"
+
+    lines = proc.stdout.splitlines()
+    records = [json.loads(line) for line in lines]  # every stdout line is JSON
+    assert out_file.read_text().splitlines() == lines
+
+    *benches, summary = records
+    assert [r["benchmark"] for r in benches] == list(BENCHMARKS)
+    for record in benches:
+        assert set(RESULT_KEYS) <= record.keys(), record["benchmark"]
+        assert "error" not in record, record.get("error")
+        assert record["mode"] == "smoke"
+        assert isinstance(record["target_met"], bool)
+        assert record["targets"], f"{record['benchmark']} states no target"
+        for target in record["targets"]:
+            assert TARGET_KEYS <= target.keys()
+            assert isinstance(target["met"], bool)
+        assert record["target_met"] == all(t["met"] for t in record["targets"])
+        assert record["metrics"] and record["baseline"] and record["ratios"]
+        assert isinstance(record["repeats"], int) and record["repeats"] >= 1
+        assert isinstance(record["elapsed_s"], int | float)
+
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["summary"] is True and summary["mode"] == "smoke"
+    assert summary["errors"] == [] and summary["exit_code"] == 0
+    assert summary["benchmarks"] == list(BENCHMARKS)
+    assert summary["targets_total"] == sum(len(r["targets"]) for r in benches)
+    assert summary["targets_met"] == sum(t["met"] for r in benches for t in r["targets"])
+
+    backfill = next(r for r in benches if r["benchmark"] == "backfill")
+    assert [row["scale"] for row in backfill["scaling"]] == ["1x", "4x", "16x"]
+
+
+def test_only_runs_the_named_benchmark_and_unknown_names_are_refused() -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope"],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
+    assert refused.stdout == ""
