@@ -96,3 +96,24 @@ def history_cmd(schema: SchemaOpt = None) -> None:
     for step in migrate.history(_required(s.PG_OWNER_URL), _schema(schema)):
         table.add_row(step.revision, "yes" if step.applied else "no", step.doc.splitlines()[0])
     console.print(table)
+
+
+@app.command("policies")
+def policies_cmd(schema: SchemaOpt = None) -> None:
+    """Apply compression and retention as configured (MARKET_ASSETS_RETENTION_M1, _COMPRESS_AFTER)
+    on TimescaleDB; on plain PostgreSQL, drop the monthly partitions past retention."""
+    import psycopg
+
+    from market_assets.db.policies import PolicySettings, apply_policies, enforce_retention
+    from resources.postgres import conninfo_for
+
+    owner = _required(s.PG_OWNER_URL)
+    dialect = migrate.detect_dialect(owner)
+    policy = PolicySettings.from_env()
+    with psycopg.connect(conninfo_for(owner), autocommit=True) as conn:
+        conn.execute("SELECT set_config('search_path', %s, false)", (f"{_schema(schema)}, public",))
+        for line in apply_policies(conn, dialect, policy):
+            console.print(line)
+        dropped = enforce_retention(conn, dialect, policy)
+    if dialect != "timescale":
+        console.print(f"dropped {dropped} partitions past retention")

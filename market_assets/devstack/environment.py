@@ -98,6 +98,10 @@ def stack_environment(state: Path, *, durable: bool = True) -> Iterator[StackEnv
         owner_url = env.variables.get(s.PG_OWNER_URL) or _given(s.PG_OWNER_URL)
         if owner_url:
             env.dialect = migrate.upgrade(owner_url, cfg.pg_schema)
+            if want_pg:
+                # The embedded database is a sandbox: keep every bar unless told otherwise.
+                os.environ.setdefault(s.RETENTION_M1, "off")
+            apply_configured_policies(owner_url, cfg.pg_schema, env.dialect)
         yield env
 
 
@@ -158,6 +162,17 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def apply_configured_policies(owner_url: str, schema: str, dialect: str) -> list[str]:
+    import psycopg
+
+    from market_assets.db.policies import PolicySettings, apply_policies
+    from resources.postgres import conninfo_for
+
+    with psycopg.connect(conninfo_for(owner_url), autocommit=True) as conn:
+        conn.execute("SELECT set_config('search_path', %s, false)", (f"{schema}, public",))
+        return apply_policies(conn, dialect, PolicySettings.from_env())
 
 
 def _password(url: str) -> str:

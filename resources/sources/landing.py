@@ -1,0 +1,517 @@
+"""Bars from vendor files dropped in a landing zone (an S3 prefix or a local folder).
+
+Files live under `landing/<vendor>/...` as CSV or Parquet; the vendor folder picks the column
+mapping in `landing_vendors.yaml`. Reading a file never repairs anything silently:
+
+* a file that cannot be read as a whole (not CSV/Parquet, not UTF-8, required columns missing,
+  a vendor folder with no mapping) raises SourceError(retryable=False) naming the file, since
+  retrying the same bytes would fail again and guessing would store wrong bars;
+* a value that should be a number but does not parse becomes NaN, so the row rules quarantine
+  the row as `non_finite`, and the raw text is kept in the scan's `issues` (and in the ledger);
+* naive vendor times are localised in the vendor's zone (ambiguous or nonexistent DST times
+  become NaT, quarantined as `bad_timestamp`), then converted to UTC;
+* `session_date` comes from the symbol's calendar; a row outside every session gets the local
+  date in the exchange's zone instead of NaT, so that it reaches a partition and the rules
+  quarantine it as `outside_partition` rather than being dropped by grouping;
+* rows that cannot be assigned to any partition at all (an unknown vendor symbol, a row with
+  neither a timestamp nor a date) are returned as `unassigned` with a rule and a reason; the
+  ledger (`market_assets.landing.record_files`) writes them to quarantine once per file.
+  Keeping the raw spelling in the bar frame instead would not work: raw_bars groups rows by
+  (symbol, session_date), so a row with a symbol no partition asked for would vanish.
+
+A file is authoritative for the partitions it covers: when several files cover one
+(symbol, session_date), the newest (last modified, then key) supplies all of its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from market_assets.bars import (
+    BAR_COLUMNS,
+    BAR_PANDAS_DTYPES,
+    PRICE_COLUMNS,
+    concat_bars,
+    session_date_column,
+)
+from market_assets.calendars import CALENDAR_TIMEZONES, session_dates_of
+from market_assets.timeframes import Timeframe
+from market_assets.universe import (
+    Instrument,
+    Universe,
+    UnknownSymbolError,
+    default_universe,
+    symbol_for_jquants_code,
+)
+from resources.sources.base import BarSource, SourceError, sort_bars
+
+VENDORS_FILE = Path(__file__).with_name("landing_vendors.yaml")
+LANDING_PREFIX = "landing/"
+SUPPORTED_SUFFIXES = (".csv", ".parquet")
+MAX_ISSUES = 100  # per file; the count is exact, the list is a sample
+_NUMERIC_FIELDS = (*PRICE_COLUMNS, "volume")
+
+
+# --- where files live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One version of one file: `etag` changes whenever its content does."""
+
+    key: str  # relative to the store, e.g. "landing/generic/2024-03-11.csv"
+    etag: str
+    size: int
+    last_modified: dt.datetime
+    store: FileStore | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def vendor(self) -> str:
+        parts = PurePosixPath(self.key).parts
+        return parts[1] if len(parts) >= 3 and parts[0] == LANDING_PREFIX.strip("/") else ""
+
+    def read(self) -> bytes:
+        if self.store is None:
+            raise SourceError(f"file {self.key} has no store to read from", source="landing")
+        return self.store.read(self.key)
+
+
+class FileStore(Protocol):
+    """The two operations the landing zone needs: list files under a prefix, read one."""
+
+    def list(self, prefix: str) -> list[LandingFile]: ...
+
+    def read(self, key: str) -> bytes: ...
+
+
+class S3FileStore:
+    """Files under a key prefix of an S3Resource (keys are relative to the resource prefix)."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    def list(self, prefix: str) -> list[LandingFile]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full = self.s3.full_key(prefix)
+        strip = len(self.s3.full_key("")) if self.s3.prefix.strip("/") else 0
+        out: list[LandingFile] = []
+        try:
+            paginator = self.s3.client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.s3.bucket, Prefix=full):
+                for obj in page.get("Contents", []):
+                    out.append(
+                        LandingFile(
+                            key=obj["Key"][strip:],
+                            etag=str(obj.get("ETag", "")).strip('"'),
+                            size=int(obj["Size"]),
+                            last_modified=obj["LastModified"],
+                            store=self,
+                        )
+                    )
+        except (BotoCoreError, ClientError) as exc:
+            raise SourceError(
+                f"cannot list {self.s3.address}/{full}: {exc}", source="landing", retryable=True
+            ) from exc
+        return sorted(out, key=lambda f: f.key)
+
+    def read(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            obj = self.s3.client().get_object(Bucket=self.s3.bucket, Key=self.s3.full_key(key))
+            return bytes(obj["Body"].read())
+        except (BotoCoreError, ClientError) as exc:
+            raise SourceError(
+                f"cannot read {key}: {exc}", source="landing", retryable=True
+            ) from exc
+
+
+class LocalFileStore:
+    """Files in a local folder; the etag is a content hash, so an edit in place is a new version."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def list(self, prefix: str) -> list[LandingFile]:
+        base = self.root / prefix
+        if not base.exists():
+            return []
+        out = []
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            stat = path.stat()
+            out.append(
+                LandingFile(
+                    key=path.relative_to(self.root).as_posix(),
+                    etag=hashlib.sha256(data).hexdigest()[:32],
+                    size=len(data),
+                    last_modified=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
+                    store=self,
+                )
+            )
+        return out
+
+    def read(self, key: str) -> bytes:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise SourceError(f"key escapes the landing folder: {key!r}", source="landing")
+        return path.read_bytes()
+
+
+# --- vendor mappings ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VendorSpec:
+    name: str
+    timezone: str
+    timeframe: Timeframe
+    columns: dict[str, str]
+    symbol_vendor: str = "landing"
+    canonical_symbols: bool = True
+    symbol_from_filename: str | None = None
+    sep: str = ","
+    datetime_format: str | None = None
+
+    def required_columns(self) -> list[str]:
+        return list(self.columns.values())
+
+
+def parse_vendors(data: Any, origin: str = "<vendors>") -> dict[str, VendorSpec]:
+    """Validate the mapping file: each vendor needs a zone, prices and a way to build times."""
+    if not isinstance(data, dict) or not isinstance(data.get("vendors"), dict):
+        raise ValueError(f"{origin}: expected a mapping with a 'vendors' table")
+    specs: dict[str, VendorSpec] = {}
+    for name, entry in data["vendors"].items():
+        cols = dict(entry.get("columns") or {})
+        missing = [c for c in _NUMERIC_FIELDS if c not in cols]
+        if "timestamp" not in cols and "date" not in cols:
+            missing.append("timestamp|date")
+        if "symbol" not in cols and not entry.get("symbol_from_filename"):
+            missing.append("symbol|symbol_from_filename")
+        if missing:
+            raise ValueError(f"{origin}: vendor {name!r} maps no column for {missing}")
+        pd.Timestamp("2024-01-01").tz_localize(entry["timezone"])  # unknown zone -> error here
+        specs[name] = VendorSpec(
+            name=name,
+            timezone=entry["timezone"],
+            timeframe=Timeframe.parse(entry.get("timeframe", "M1")),
+            columns=cols,
+            symbol_vendor=entry.get("symbol_vendor", "landing"),
+            canonical_symbols=bool(entry.get("canonical_symbols", True)),
+            symbol_from_filename=entry.get("symbol_from_filename"),
+            sep=(entry.get("csv") or {}).get("sep", ","),
+            datetime_format=entry.get("datetime_format"),
+        )
+    return specs
+
+
+@cache
+def default_vendors() -> dict[str, VendorSpec]:
+    return parse_vendors(
+        yaml.safe_load(VENDORS_FILE.read_text(encoding="utf-8")), str(VENDORS_FILE)
+    )
+
+
+# --- reading one file ---------------------------------------------------------------------------
+
+
+@dataclass
+class LandingScan:
+    """What one file version holds, split into rows with a partition and rows without one."""
+
+    file: LandingFile
+    checksum: str  # sha256 of the bytes read
+    rows_total: int
+    bars: pd.DataFrame  # bar schema; every row has a symbol in the universe and a session date
+    unassigned: pd.DataFrame  # raw rows with `line`, `rule`, `reason`
+    issues: list[dict[str, Any]]  # unparseable values: line, column, value (a sample)
+    issue_count: int = 0
+
+    def partitions(self) -> list[tuple[dt.date, str]]:
+        if self.bars.empty:
+            return []
+        pairs = {
+            (d, str(s)) for s, d in zip(self.bars["symbol"], self.bars["session_date"], strict=True)
+        }
+        return sorted(pairs)
+
+
+def _malformed(file: LandingFile, problem: str) -> SourceError:
+    return SourceError(f"malformed landing file {file.key}: {problem}", source="landing")
+
+
+def _read_table(file: LandingFile, data: bytes, spec: VendorSpec) -> pd.DataFrame:
+    suffix = PurePosixPath(file.key).suffix.lower()
+    if suffix == ".csv":
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise _malformed(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        if "\x00" in text:
+            raise _malformed(file, "binary content (NUL bytes) in a CSV file")
+        try:
+            return pd.read_csv(io.StringIO(text), sep=spec.sep, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise _malformed(file, f"not parseable as CSV: {str(exc).strip()[:200]}") from None
+    if suffix == ".parquet":
+        try:
+            return pq.read_table(pa.BufferReader(data)).to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise _malformed(file, f"not a readable Parquet file: {str(exc)[:200]}") from None
+    raise _malformed(file, f"unsupported file type {suffix or '(none)'}; expected .csv or .parquet")
+
+
+def _numeric(raw: pd.Series, column: str, issues: list[dict[str, Any]]) -> np.ndarray:
+    """Numbers as float64; text that does not parse becomes NaN and is recorded in `issues`."""
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.to_numpy(dtype="float64", na_value=np.nan)
+    text = raw.astype("string").str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna() & (text != "") & (text.str.lower() != "nan")
+    for i in np.flatnonzero(bad.to_numpy(dtype=bool)):
+        issues.append({"line": int(i) + 2, "column": column, "value": str(text.iloc[i])[:80]})
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _timestamps(table: pd.DataFrame, spec: VendorSpec) -> tuple[pd.DatetimeIndex, pd.Series]:
+    """UTC opening times (NaT where missing/unparseable/ambiguous) and the vendor's date text."""
+    cols = spec.columns
+    if "timestamp" in cols:
+        raw = table[cols["timestamp"]]
+        dates = pd.Series([None] * len(table), dtype=object)
+    else:
+        dates = table[cols["date"]].astype("string").str.strip()
+        raw = dates if "time" not in cols else dates + " " + table[cols["time"]].astype("string")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = pd.DatetimeIndex(raw)
+    else:
+        text = raw.astype("string").str.strip()
+        fmt = spec.datetime_format or "ISO8601"
+        try:
+            parsed = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce"))
+        except (ValueError, TypeError):  # mixed offsets: parse each against UTC
+            parsed = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce", utc=True))
+    if parsed.tz is None:
+        parsed = parsed.tz_localize(spec.timezone, ambiguous="NaT", nonexistent="NaT")
+    return parsed.tz_convert("UTC").as_unit("ns"), dates
+
+
+def _resolve_symbols(
+    spellings: Iterable[str], spec: VendorSpec, universe: Universe
+) -> dict[str, Instrument]:
+    found: dict[str, Instrument] = {}
+    for s in spellings:
+        inst: Instrument | None = None
+        try:
+            inst = universe.by_vendor(spec.symbol_vendor, s)
+        except UnknownSymbolError:
+            candidates = []
+            if spec.symbol_vendor == "jquants":
+                try:
+                    candidates.append(symbol_for_jquants_code(s))
+                except ValueError:
+                    pass
+            if spec.canonical_symbols:
+                candidates.append(s)
+            for c in candidates:
+                try:
+                    inst = universe.resolve(c)
+                    break
+                except (UnknownSymbolError, ValueError):
+                    continue
+        if inst is not None:
+            found[s] = inst
+    return found
+
+
+def scan_file(
+    file: LandingFile,
+    *,
+    vendors: dict[str, VendorSpec] | None = None,
+    universe: Universe | None = None,
+    data: bytes | None = None,
+) -> LandingScan:
+    """Read and map one file; SourceError(retryable=False) when the file as a whole is unusable."""
+    vendors = default_vendors() if vendors is None else vendors
+    universe = default_universe() if universe is None else universe
+    spec = vendors.get(file.vendor)
+    if spec is None:
+        raise _malformed(
+            file, f"no column mapping for vendor folder {file.vendor!r}; known: {sorted(vendors)}"
+        )
+    data = file.read() if data is None else data
+    checksum = hashlib.sha256(data).hexdigest()
+    table = _read_table(file, data, spec)
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in spec.required_columns() if c not in table.columns]
+    if missing:
+        raise _malformed(
+            file, f"missing columns {missing} for vendor {spec.name} (found {list(table.columns)})"
+        )
+    n = len(table)
+    if "symbol" in spec.columns:
+        spelled = table[spec.columns["symbol"]].astype("string").str.strip().fillna("")
+    else:
+        match = re.match(spec.symbol_from_filename or "", PurePosixPath(file.key).name)
+        if not match:
+            raise _malformed(
+                file, f"file name does not give a symbol ({spec.symbol_from_filename})"
+            )
+        spelled = pd.Series([match.group("symbol")] * n, dtype="string")
+    issues: list[dict[str, Any]] = []
+    numbers = {f: _numeric(table[spec.columns[f]], f, issues) for f in _NUMERIC_FIELDS}
+    ts, date_text = _timestamps(table, spec)
+
+    instruments = _resolve_symbols(sorted(set(spelled)), spec, universe)
+    symbol = np.array([instruments[s].symbol if s in instruments else "" for s in spelled], object)
+    known = symbol != ""
+    session = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    nat = np.asarray(ts.isna())
+    for sym in sorted(set(symbol[known])):
+        inst = universe.resolve(sym)
+        rows = (symbol == sym) & ~nat
+        if rows.any():
+            local = ts[rows]
+            days = session_dates_of(inst.calendar, local, strict=False)
+            fallback = local.tz_convert(CALENDAR_TIMEZONES[inst.calendar]).normalize()
+            fallback_days = fallback.tz_localize(None).values.astype("datetime64[D]")
+            session[rows] = np.where(np.isnat(days), fallback_days, days)
+        undated = (symbol == sym) & nat
+        if undated.any():  # a date column without a usable time: keep the row on that date
+            session[undated] = pd.to_datetime(
+                date_text[undated], errors="coerce", format="mixed"
+            ).values.astype("datetime64[D]")
+    dated = ~np.isnat(session)
+
+    line = np.arange(n) + 2  # 1-based, after the header
+    assigned = known & dated
+    bars = pd.DataFrame(
+        {
+            "symbol": symbol[assigned],
+            "timeframe": str(spec.timeframe),
+            "ts": ts[assigned],
+            "session_date": session_date_column(session[assigned]),
+            **{f: numbers[f][assigned] for f in _NUMERIC_FIELDS},
+            "adj_factor": 1.0,
+            "source": "landing",
+        }
+    )
+    bars = bars.astype({c: BAR_PANDAS_DTYPES[c] for c in ("symbol", "timeframe", "source")})
+    bars = bars[list(BAR_COLUMNS)]
+
+    rule = np.where(~known, "unknown_symbol", "bad_timestamp")
+    reason = np.where(
+        ~known,
+        [f"{spec.symbol_vendor} symbol {s!r} is not in the universe" for s in spelled],
+        "no usable timestamp or date, so no partition",
+    )
+    left = ~assigned
+    unassigned = pd.DataFrame(
+        {
+            "line": line[left],
+            "symbol": np.asarray(spelled, dtype=object)[left],
+            "ts": ts[left].astype("string").fillna(""),
+            **{f: numbers[f][left] for f in _NUMERIC_FIELDS},
+            "rule": rule[left],
+            "reason": reason[left],
+        }
+    )
+    return LandingScan(
+        file=file,
+        checksum=checksum,
+        rows_total=n,
+        bars=sort_bars(bars),
+        unassigned=unassigned,
+        issues=issues[:MAX_ISSUES],
+        issue_count=len(issues),
+    )
+
+
+# --- the source ---------------------------------------------------------------------------------
+
+
+class LandingSource(BarSource):
+    """Bars for the requested partitions from the newest landing file covering each one.
+
+    `keys` limits the source to given files (a sensor passes the files it discovered, so a
+    rejected file elsewhere under the prefix does not block them); without it every file under
+    `prefix` is considered. Scans are cached per (key, etag) for the life of the source.
+    """
+
+    name: ClassVar[str] = "landing"
+
+    def __init__(
+        self,
+        store: FileStore,
+        *,
+        prefix: str = LANDING_PREFIX,
+        keys: Sequence[str] | None = None,
+        vendors: dict[str, VendorSpec] | None = None,
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.keys = set(keys) if keys is not None else None
+        self.vendors = vendors
+        self._scans: dict[tuple[str, str], LandingScan] = {}
+
+    def scans(self) -> list[LandingScan]:
+        files = [f for f in self.store.list(self.prefix) if self.keys is None or f.key in self.keys]
+        out = []
+        for f in files:
+            cached = self._scans.get((f.key, f.etag))
+            if cached is None:
+                cached = self._scans[(f.key, f.etag)] = scan_file(f, vendors=self.vendors)
+            out.append(cached)
+        return out
+
+    def fetch(
+        self,
+        instrument: Instrument,
+        session_date: dt.date,
+        timeframe: Timeframe | str | None = None,
+    ) -> pd.DataFrame:
+        return self.fetch_many([instrument], [session_date], timeframe)
+
+    def fetch_many(
+        self,
+        instruments: Iterable[Instrument],
+        session_dates: Sequence[dt.date],
+        timeframe: Timeframe | str | None = None,
+    ) -> pd.DataFrame:
+        instruments = list(instruments)
+        wanted = {(d, i.symbol) for i in instruments for d in session_dates}
+        owner: dict[tuple[dt.date, str], LandingScan] = {}
+        for scan in sorted(self.scans(), key=lambda s: (s.file.last_modified, s.file.key)):
+            for pair in scan.partitions():
+                if pair in wanted:
+                    owner[pair] = scan  # later (newer) files replace earlier ones
+        frames = []
+        for (day, symbol), scan in sorted(owner.items()):
+            inst = next(i for i in instruments if i.symbol == symbol)
+            want_tf = Timeframe.parse(timeframe) if timeframe else inst.base_timeframe
+            bars = scan.bars
+            rows = bars[(bars["symbol"] == symbol) & (bars["session_date"] == day)]
+            if (rows["timeframe"] != str(want_tf)).any():
+                raise SourceError(
+                    f"{scan.file.key} delivers {rows['timeframe'].iloc[0]} bars but {symbol} "
+                    f"needs {want_tf}",
+                    source=self.name,
+                )
+            frames.append(rows)
+        return sort_bars(concat_bars(frames))
