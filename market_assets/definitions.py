@@ -14,12 +14,18 @@ from market_assets.assets.masters import MASTER_ASSETS
 from market_assets.assets.ohlcv import OHLCV_ASSETS
 from market_assets.checks.bars import BAR_CHECKS
 from market_assets.checks.masters import MASTER_CHECKS
+from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
+from market_assets.schedules import SCHEDULES
+from market_assets.sensors import SENSORS
 from market_assets.store_resources import source_resource, store_resources
 from resources.masters.resource import master_source_resource
 
 defs = Definitions(
     assets=[*OHLCV_ASSETS, *MASTER_ASSETS],
     asset_checks=[*BAR_CHECKS, *MASTER_CHECKS],
+    jobs=[ohlcv_job, master_sync_job, database_maintenance],
+    schedules=SCHEDULES,
+    sensors=SENSORS,
     resources={
         **store_resources(),
         "sources": source_resource(),

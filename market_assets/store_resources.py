@@ -74,7 +74,12 @@ def s3_resource(live: bool = False) -> S3Resource:
 
 def store_resources() -> dict[str, Any]:
     """Resources for Dagster definitions (EnvVars, resolved per run)."""
-    return {"postgres": postgres_resource(), "redis": redis_resource(), "s3": s3_resource()}
+    return {
+        "postgres": postgres_resource(),
+        "postgres_owner": postgres_resource("owner"),  # maintenance only
+        "redis": redis_resource(),
+        "s3": s3_resource(),
+    }
 
 
 def source_resource() -> BarSourcesResource:
@@ -94,4 +99,6 @@ def source_resource() -> BarSourcesResource:
         jquants_password=secret("JQUANTS_PASSWORD"),
         jquants_base_url=s.env("JQUANTS_BASE_URL"),
         yfinance_base_url=s.env("YFINANCE_BASE_URL"),
+        landing_dir=s.env(s.LANDING_DIR),
+        landing_s3=s3_resource(),
     )

@@ -11,9 +11,11 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from market_assets.universe import Instrument
+from resources.s3 import S3Resource
 from resources.sources.base import BarSource, SourceError
 from resources.sources.generator import GeneratorSource
 from resources.sources.jquants import JQuantsCredentials, JQuantsSource
+from resources.sources.landing import LandingSource, LocalFileStore, S3FileStore
 from resources.sources.yfinance_source import YFinanceSource
 
 
@@ -31,6 +33,8 @@ class BarSourcesResource(ConfigurableResource):
     jquants_password: str | None = Field(default=None, description="EnvVar (v1 flow).")
     jquants_base_url: str | None = None
     yfinance_base_url: str | None = None
+    landing_dir: str | None = Field(default=None, description="Local landing folder, or S3.")
+    landing_s3: S3Resource | None = Field(default=None, description="Bucket of the landing zone.")
 
     _sources: dict[str, BarSource] = PrivateAttr(default_factory=dict)
 
@@ -47,6 +51,12 @@ class BarSourcesResource(ConfigurableResource):
             return JQuantsSource(credentials, base_url=self.jquants_base_url)
         if name == "yfinance":
             return YFinanceSource(base_url=self.yfinance_base_url)
+        if name == "landing":
+            if self.landing_dir:
+                return LandingSource(LocalFileStore(self.landing_dir))
+            if self.landing_s3 is not None:
+                return LandingSource(S3FileStore(self.landing_s3))
+            raise SourceError("no landing zone configured (landing_dir or S3)", source=name)
         raise SourceError(f"source {name!r} is not configured in this deployment", source=name)
 
     def source_name(self, instrument: Instrument) -> str:

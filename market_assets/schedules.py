@@ -1,0 +1,122 @@
+"""Schedules: each market's session after its close, the master sync, maintenance.
+
+A market's daily run requests that day's session for every active symbol of the market, in
+batches: one run per contiguous block of registered symbols (a multi-partition range), not
+one run per symbol. Time zones are explicit; a day that is not a session is skipped.
+"""
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from market_assets.backfill import plan_runs
+from market_assets.calendars import is_session
+from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
+from market_assets.masters.registration import active_company_codes, scheduled_symbols
+from market_assets.partitions import partition_key, symbols
+from market_assets.universe import UnknownSymbolError, default_universe
+from resources.postgres import PostgresResource
+
+AUTOMATION_ENV = "MARKET_ASSETS_AUTOMATION"
+
+
+def default_status() -> DefaultScheduleStatus:
+    """On by default; MARKET_ASSETS_AUTOMATION=off keeps schedules and sensors stopped
+    (browser tests, a second deployment reading the same stores)."""
+    off = os.environ.get(AUTOMATION_ENV, "").lower() in ("off", "0", "false")
+    return DefaultScheduleStatus.STOPPED if off else DefaultScheduleStatus.RUNNING
+
+
+# name, calendar, cron (local time), time zone
+MARKETS = (
+    ("tokyo_equities_daily", "XTKS", "45 15 * * 1-5", "Asia/Tokyo"),
+    ("fx_daily", "FX24X5", "5 17 * * 1-5", "America/New_York"),
+    ("us_equities_daily", "XNYS", "30 16 * * 1-5", "America/New_York"),
+)
+
+
+def market_run_requests(
+    calendar: str, session_date: dt.date, registered: list[str], active: list[str], name: str
+) -> list[RunRequest]:
+    universe = default_universe()
+    chosen = []
+    for symbol in active:
+        try:
+            if universe.resolve(symbol).calendar == calendar:
+                chosen.append(symbol)
+        except UnknownSymbolError:
+            continue
+    requests = []
+    for window in plan_runs(session_date, session_date, chosen, registered, 1):
+        requests.append(
+            RunRequest(
+                run_key=f"{name}:{session_date}:{window.first_symbol}",
+                tags={
+                    "dagster/asset_partition_range_start": str(
+                        partition_key(session_date, window.first_symbol)
+                    ),
+                    "dagster/asset_partition_range_end": str(
+                        partition_key(session_date, window.last_symbol)
+                    ),
+                    "market-assets/schedule": name,
+                },
+            )
+        )
+    return requests
+
+
+def _market_schedule(name: str, calendar: str, cron: str, tz: str) -> ScheduleDefinition:
+    @schedule(
+        name=name,
+        cron_schedule=cron,
+        execution_timezone=tz,
+        job=ohlcv_job,
+        default_status=default_status(),
+        description=f"The {calendar} session of the day, after the close ({cron} {tz}).",
+    )
+    def _daily(
+        context: ScheduleEvaluationContext, postgres: PostgresResource
+    ) -> Iterator[RunRequest | SkipReason]:
+        session_date = context.scheduled_execution_time.date()
+        if not is_session(calendar, session_date):
+            yield SkipReason(f"{session_date} is not a {calendar} session")
+            return
+        registered = context.instance.get_dynamic_partitions(symbols.name or "symbols")
+        active = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
+        requests = market_run_requests(calendar, session_date, registered, active, name)
+        if not requests:
+            yield SkipReason(f"no active {calendar} symbol is registered")
+            return
+        yield from requests
+
+    return _daily
+
+
+master_sync_schedule = ScheduleDefinition(
+    name="company_master_morning",
+    cron_schedule="0 7 * * 1-5",
+    execution_timezone="Asia/Tokyo",
+    job=master_sync_job,
+    default_status=default_status(),
+    description="Company master before the Tokyo open (07:00 Asia/Tokyo).",
+)
+
+maintenance_schedule = ScheduleDefinition(
+    name="weekly_database_maintenance",
+    cron_schedule="0 3 * * 6",
+    execution_timezone="UTC",
+    job=database_maintenance,
+    default_status=default_status(),
+    description="Saturday 03:00 UTC, when no market in scope trades.",
+)
+
+SCHEDULES = [*(_market_schedule(*m) for m in MARKETS), master_sync_schedule, maintenance_schedule]
