@@ -119,3 +119,53 @@ def test_landing_sensor_requests_the_files_partitions_once(
     with build_sensor_context(instance=instance, resources=resources) as context:
         again = landing_files_sensor(context)
     assert isinstance(again, SkipReason)
+
+
+def test_maintenance_job_vacuums_as_owner(db: DbTarget) -> None:
+    from market_assets.jobs import database_maintenance
+
+    owner = PostgresResource(url=db.owner_url, schema_name=db.schema)
+    result = database_maintenance.execute_in_process(resources={"postgres_owner": owner})
+    owner.close()
+    assert result.success
+    with db.connect() as conn:
+        analyzed = conn.execute(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables"
+            " WHERE schemaname = %s AND relname = 'data_collection_log'",
+            (db.schema,),
+        ).fetchone()
+    assert analyzed == (True,)
+
+
+def test_run_failure_sensor_records_the_failure(
+    postgres: PostgresResource, db: DbTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import build_run_status_sensor_context, job, op
+
+    from market_assets.sensors import run_failure_alert
+
+    @op
+    def boom() -> None:
+        raise RuntimeError("vendor exploded")
+
+    @job
+    def failing() -> None:
+        boom()
+
+    monkeypatch.delenv("MARKET_ASSETS_ALERT_WEBHOOK", raising=False)
+    with instance_for_test() as inst:
+        result = failing.execute_in_process(instance=inst, raise_on_error=False)
+        event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        with build_run_status_sensor_context(
+            sensor_name="run_failure_alert",
+            dagster_instance=inst,
+            dagster_run=result.dagster_run,
+            dagster_event=event,
+            resources={"postgres": postgres},
+        ) as context:
+            run_failure_alert(context.for_run_failure())
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT asset, status, run_id FROM data_collection_log WHERE source = 'dagster'"
+        ).fetchone()
+    assert row == ("failing", "failed", result.run_id)
