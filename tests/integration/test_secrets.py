@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from dagster import DagsterInstance, EnvVar, materialize
-from dagster._core.events import DagsterEventType  # noqa: F401  (event log scan below)
 
 from market_assets.assets.ohlcv import OHLCV_ASSETS
 from market_assets.checks.bars import BAR_CHECKS
