@@ -1,0 +1,144 @@
+"""Fixtures of the end-to-end tests: one `market-assets dev` stack per module, on a free port.
+
+The stack (embedded PostgreSQL, Valkey, SeaweedFS, then `dagster dev`) runs in a fresh state
+folder with schedules and sensors stopped (``MARKET_ASSETS_AUTOMATION=off``), so the only runs
+are the ones a test launches. It is stopped with SIGTERM (the CLI stops the UI, the daemon and
+every server it started) and killed, with its whole process group, if it does not stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.plugins.servers import server_state_dir
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SERVER_INFO_TIMEOUT_S = 150.0
+ASSETS_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class DevStack:
+    """A running `market-assets dev`: its webserver URL and its log file."""
+
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST a GraphQL query to the webserver; fail on transport or GraphQL errors."""
+        response = requests.post(
+            f"{self.base_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            timeout=60,
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise AssertionError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def log_tail(self, lines: int = 60) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_ready(stack: DevStack) -> None:
+    deadline = time.monotonic() + SERVER_INFO_TIMEOUT_S
+    while True:
+        if stack.process.poll() is not None:
+            raise RuntimeError(
+                f"market-assets dev exited with {stack.process.returncode}:\n{stack.log_tail()}"
+            )
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{stack.base_url}/server_info", timeout=5).status_code == 200:
+                break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no /server_info after {SERVER_INFO_TIMEOUT_S:.0f} s")
+        time.sleep(1)
+    deadline = time.monotonic() + ASSETS_TIMEOUT_S
+    while True:
+        with contextlib.suppress(requests.RequestException, AssertionError, KeyError):
+            data = stack.graphql("{ assetNodes { assetKey { path } } }")
+            if ["raw_bars"] in [node["assetKey"]["path"] for node in data["assetNodes"]]:
+                return
+        if stack.process.poll() is not None or time.monotonic() > deadline:
+            raise TimeoutError(f"code location without raw_bars:\n{stack.log_tail()}")
+        time.sleep(1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM and wait; kill the process group only if the CLI does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    # Anything left in the group (it should be empty after a clean stop) goes too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """`market-assets dev --seed-days 0` on a free port, automation off, own state folder."""
+    port = free_port()
+    with server_state_dir(tmp_path_factory, "e2e") as state:
+        log_path = state / "dev.log"
+        env = {
+            **os.environ,
+            "MARKET_ASSETS_HOME": str(state / "home"),
+            "MARKET_ASSETS_AUTOMATION": "off",
+            "MARKET_ASSETS_RETENTION_M1": "off",
+            "DAGSTER_HOME": str(state / "home" / "dagster_home"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # Whatever names other servers in the caller's environment must not leak in.
+        for name in list(env):
+            if name.startswith(("MARKET_ASSETS_PG_", "MARKET_ASSETS_S3_")) or name in {
+                "MARKET_ASSETS_REDIS_URL",
+                "DAGSTER_PG_URL",
+            }:
+                del env[name]
+        cli = Path(sys.executable).with_name("market-assets")
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [str(cli), "dev", "--port", str(port), "--seed-days", "0"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        stack = DevStack(f"http://127.0.0.1:{port}", log_path, process)
+        try:
+            _wait_until_ready(stack)
+            yield stack
+        finally:
+            _stop(process)
+            print(f"\n[market-assets dev exited with {process.returncode}; log tail]")
+            print(stack.log_tail(8))
