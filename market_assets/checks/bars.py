@@ -85,6 +85,17 @@ def _result(outcome: CheckOutcome) -> AssetCheckResult:
     )
 
 
+def _recorded(
+    context: AssetCheckExecutionContext,
+    postgres: PostgresResource,
+    parts: list[BarPartition],
+    outcome: CheckOutcome,
+) -> AssetCheckResult:
+    """Write the evaluation to data_quality_metrics, then report it to Dagster."""
+    record_metrics(postgres, [outcome], context.run.run_id, parts)
+    return _result(outcome)
+
+
 @multi_asset_check(specs=RAW_SPECS, description="Raw bars in S3, checked once per batch.")
 def raw_bars_checks(
     context: AssetCheckExecutionContext, s3: S3Resource, postgres: PostgresResource
@@ -104,19 +115,17 @@ def s3_db_reconciliation(
     context: AssetCheckExecutionContext, s3: S3Resource, postgres: PostgresResource
 ) -> AssetCheckResult:
     parts = _parts(context)
-    outcome = check_s3_db_reconciliation(load_batch(s3, parts), postgres)
-    record_metrics(postgres, [outcome], context.run.run_id, parts)
-    return _result(outcome)
+    return _recorded(
+        context, postgres, parts, check_s3_db_reconciliation(load_batch(s3, parts), postgres)
+    )
 
 
 @asset_check(asset=bar_rollups, description="Each D1 bar equals the aggregate of its M1 bars.")
 def d1_equals_m1_aggregate(
-    context: AssetCheckExecutionContext, s3: S3Resource, postgres: PostgresResource
+    context: AssetCheckExecutionContext, postgres: PostgresResource
 ) -> AssetCheckResult:
     parts = _parts(context)
-    outcome = check_d1_rollup(load_batch(s3, parts), postgres)
-    record_metrics(postgres, [outcome], context.run.run_id, parts)
-    return _result(outcome)
+    return _recorded(context, postgres, parts, check_d1_rollup(parts, postgres))
 
 
 @asset_check(asset=bar_snapshots, description="The Redis M1 snapshot equals the database.")
@@ -125,8 +134,7 @@ def snapshot_matches_database(
 ) -> AssetCheckResult:
     parts = _parts(context)
     outcome = check_snapshot_reconciliation({p.symbol for p in parts}, postgres, redis)
-    record_metrics(postgres, [outcome], context.run.run_id, parts)
-    return _result(outcome)
+    return _recorded(context, postgres, parts, outcome)
 
 
 BAR_CHECKS = [

@@ -48,7 +48,7 @@ def run_checks(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[
             ev.check_unique(batch),
             ev.check_continuity(batch),
             ev.check_s3_db_reconciliation(batch, postgres),
-            ev.check_d1_rollup(batch, postgres),
+            ev.check_d1_rollup(batch.parts, postgres),
             ev.check_snapshot_reconciliation(chosen, postgres, redis),
         ]
         if batch.missing_objects:

@@ -52,7 +52,7 @@ def test_every_check_passes_on_good_data(
         ev.check_unique(batch),
         ev.check_continuity(batch),
         ev.check_s3_db_reconciliation(batch, postgres),
-        ev.check_d1_rollup(batch, postgres),
+        ev.check_d1_rollup(batch.parts, postgres),
         ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store),
     ]
     assert [o.name for o in outcomes if not o.passed] == []
@@ -106,7 +106,7 @@ def test_stale_rollup_fails_d1_check(
 ) -> None:
     with db.connect() as conn:
         conn.execute("UPDATE ohlcv_d1 SET high = high * 2 WHERE symbol = '7203'")
-    outcome = ev.check_d1_rollup(ev.load_batch(s3_store, PARTS), postgres)
+    outcome = ev.check_d1_rollup(PARTS, postgres)
     assert not outcome.passed and outcome.failures == [
         f"7203 {PART.session_date}: D1 differs from its M1 bars"
     ]
@@ -139,5 +139,5 @@ def test_rebuild_restores_database_and_redis_from_s3(
     assert figures["inserted"] == figures["rows"] > 0 and figures["snapshots"] == 18
     batch = ev.load_batch(s3_store, PARTS)
     assert ev.check_s3_db_reconciliation(batch, postgres).passed
-    assert ev.check_d1_rollup(batch, postgres).passed
+    assert ev.check_d1_rollup(batch.parts, postgres).passed
     assert ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store).passed
