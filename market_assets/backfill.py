@@ -35,6 +35,15 @@ class RunWindow:
     first_symbol: str
     last_symbol: str
 
+    def range_tags(self) -> dict[str, str]:
+        """The run tags that make one run carry this window's date x symbol range."""
+        return {
+            "dagster/asset_partition_range_start": str(
+                partition_key(self.start, self.first_symbol)
+            ),
+            "dagster/asset_partition_range_end": str(partition_key(self.end, self.last_symbol)),
+        }
+
 
 def plan_runs(
     start: dt.date, end: dt.date, chosen: list[str], registered: list[str], days_per_run: int
@@ -75,15 +84,7 @@ def run_backfill(
             [*OHLCV_ASSETS, *BAR_CHECKS],
             instance=instance,
             resources={**store_resources(), "sources": source_resource()},
-            tags={
-                "dagster/asset_partition_range_start": str(
-                    partition_key(window.start, window.first_symbol)
-                ),
-                "dagster/asset_partition_range_end": str(
-                    partition_key(window.end, window.last_symbol)
-                ),
-                "dagster/backfill-cli": "true",
-            },
+            tags={**window.range_tags(), "dagster/backfill-cli": "true"},
             raise_on_error=False,
         )
         outcomes.append((window, result.success))

@@ -22,7 +22,7 @@ from market_assets.backfill import plan_runs
 from market_assets.calendars import is_session
 from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
 from market_assets.masters.registration import active_company_codes, scheduled_symbols
-from market_assets.partitions import partition_key, symbols
+from market_assets.partitions import symbols
 from market_assets.universe import UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
 
@@ -60,15 +60,7 @@ def market_run_requests(
         requests.append(
             RunRequest(
                 run_key=f"{name}:{session_date}:{window.first_symbol}",
-                tags={
-                    "dagster/asset_partition_range_start": str(
-                        partition_key(session_date, window.first_symbol)
-                    ),
-                    "dagster/asset_partition_range_end": str(
-                        partition_key(session_date, window.last_symbol)
-                    ),
-                    "market-assets/schedule": name,
-                },
+                tags={**window.range_tags(), "market-assets/schedule": name},
             )
         )
     return requests

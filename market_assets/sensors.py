@@ -24,7 +24,7 @@ from market_assets.backfill import plan_runs
 from market_assets.collection_log import CollectionEntry, write_collection_log
 from market_assets.jobs import ohlcv_job
 from market_assets.landing import discover_new_files, partitions_of, record_files
-from market_assets.partitions import partition_key, symbols
+from market_assets.partitions import symbols
 from market_assets.schedules import AUTOMATION_ENV
 from resources.errors import redact_url
 from resources.postgres import PostgresResource
@@ -53,15 +53,7 @@ def landing_run_requests(
             requests.append(
                 RunRequest(
                     run_key=f"landing:{tag}:{day}:{window.first_symbol}",
-                    tags={
-                        "dagster/asset_partition_range_start": str(
-                            partition_key(day, window.first_symbol)
-                        ),
-                        "dagster/asset_partition_range_end": str(
-                            partition_key(day, window.last_symbol)
-                        ),
-                        "market-assets/trigger": "landing",
-                    },
+                    tags={**window.range_tags(), "market-assets/trigger": "landing"},
                 )
             )
     return requests
