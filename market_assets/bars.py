@@ -11,9 +11,10 @@ two orders of magnitude faster than on decimals. Sources round prices to the ins
 Volume is float64 too: it is exact for integers up to 2**53 (no real volume comes close) and it
 admits fractional volume (FX, crypto, fractional shares) without a second schema.
 
-`adj_factor` is the cumulative vendor adjustment factor (1.0 when none); raw prices are kept
-as delivered and adjusted prices are derived on read, so a later split or dividend never
-rewrites stored history.
+`adj_factor` is the vendor's adjustment factor of a corporate action on its ex-date session
+(1.0 on every other session; market_assets/adjustments.py); raw prices are kept as delivered
+and adjusted prices are derived on read, so a later split or dividend never rewrites stored
+history.
 
 `ts` is the bar's opening time in UTC; `session_date` is the trading session (in the symbol's
 exchange calendar) that the bar belongs to, which is what D1/W1/MN1 group by.

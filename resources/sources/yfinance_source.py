@@ -27,8 +27,10 @@ that is exactly a float32 is replaced by the double nearest to its shortest floa
 (149.87); other values are kept. Prices are not rounded to the universe's tick size: real TSE
 tick sizes depend on the price band and are finer than the generator's 1 JPY for TOPIX100
 names. Yahoo's open/high/low/close are split-adjusted but not dividend-adjusted;
-`adj_factor` is adjclose / close for daily bars (Yahoo's cumulative split-and-dividend factor
-as of the fetch) and 1.0 for minute bars, which carry no adjclose.
+adjclose / close is Yahoo's cumulative dividend factor as of the fetch. It is converted to the
+project's one meaning of `adj_factor`, the event factor on its ex-date session (1.0 on other
+sessions; market_assets/adjustments.py), from the step between neighbouring sessions. Minute
+bars carry no adjclose and get 1.0.
 
 Sessions. Minute bars belong to the calendar session whose window contains them; a bar
 outside every window (e.g. Tokyo's 15:30 closing-auction print) is given its local date in the
@@ -54,6 +56,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
+from market_assets.adjustments import events_from_cumulative
 from market_assets.bars import empty_bars
 from market_assets.calendars import (
     CALENDAR_TIMEZONES,
@@ -81,6 +84,9 @@ DEFAULT_BASE_URL = "https://query2.finance.yahoo.com"
 ENV_BASE_URL = "YFINANCE_BASE_URL"
 INTERVALS: dict[Timeframe, str] = {Timeframe.M1: "1m", Timeframe.D1: "1d"}
 MINUTE_REQUEST_SPAN = pd.Timedelta(days=7)  # Yahoo's limit for one 1m request
+# Long enough to contain the previous session across the longest closures (Tokyo's New Year and
+# Golden Week are under a week).
+EVENT_LOOKBACK = pd.Timedelta(days=14)
 _QUOTE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
@@ -176,15 +182,16 @@ class YFinanceSource(BarSource):
     def _windows(
         calendar: str, tf: Timeframe, sessions: list[dt.date]
     ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-        """UTC request ranges covering the sessions: one for daily bars (a day of slack each
-        side, since Yahoo stamps daily bars at local midnight or at the open), 7-day chunks
-        for minute bars."""
+        """UTC request ranges covering the sessions: one for daily bars (from EVENT_LOOKBACK
+        before the first open, so the session before the first one is in the answer and its
+        adjustment step is known; a day of slack after the last close, since Yahoo stamps
+        daily bars at local midnight or at the open), 7-day chunks for minute bars."""
         bounds = [b for b in (session_bounds(calendar, d) for d in sessions) if b is not None]
         if not bounds:
             return []
         if tf is Timeframe.D1:
             day = pd.Timedelta(days=1)
-            return [(bounds[0][0] - day, bounds[-1][1] + day)]
+            return [(bounds[0][0] - EVENT_LOOKBACK, bounds[-1][1] + day)]
         chunks: list[tuple[pd.Timestamp, pd.Timestamp]] = []
         for start, end in bounds:
             if chunks and end - chunks[-1][0] <= MINUTE_REQUEST_SPAN:
@@ -300,7 +307,10 @@ class YFinanceSource(BarSource):
                 [opens[d][0] if ok else pd.NaT for d, ok in zip(session_days, inside, strict=True)],
                 tz="UTC",
             )
-            adj = self._adj_factor(chart, vendor, cols["close"], n)
+            # Yahoo's factor is cumulative as of the fetch; the step between neighbouring
+            # sessions is the event (see market_assets/adjustments.py). The request reaches
+            # EVENT_LOOKBACK before the first session so that its step is known too.
+            adj = events_from_cumulative(self._adj_factor(chart, vendor, cols["close"], n))
         else:
             session_days = assign_sessions(inst.calendar, ts)
             inside = np.isin(session_days, wanted)
@@ -340,7 +350,8 @@ class YFinanceSource(BarSource):
     def _adj_factor(
         self, chart: dict[str, Any], vendor: str, close: np.ndarray, n: int
     ) -> np.ndarray:
-        """adjclose / close where both are numbers; 1.0 where Yahoo gives no adjclose."""
+        """Yahoo's cumulative factor adjclose / close; NaN where either is missing, 1.0
+        everywhere when Yahoo sends no adjclose at all."""
         indicators = chart.get("indicators")
         if not isinstance(indicators, dict) or not indicators.get("adjclose"):
             return np.ones(n)
@@ -353,7 +364,7 @@ class YFinanceSource(BarSource):
         adjclose = clean_float32(numbers(values)[0])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = adjclose / close
-        return np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+        return np.where(np.isfinite(ratio) & (ratio > 0), ratio, np.nan)
 
 
 def clean_float32(values: np.ndarray) -> np.ndarray:

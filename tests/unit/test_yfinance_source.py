@@ -80,7 +80,8 @@ def test_daily_bars_use_session_opens_and_adjclose_factor(
     httpserver.expect_request(
         CHART_7203,
         query_string={
-            "period1": epoch("2024-01-03T00:00Z"),  # the first open, less a day of slack
+            # the first open less two weeks, so the previous session's factor is in the answer
+            "period1": epoch("2023-12-21T00:00Z"),
             "period2": epoch("2024-01-10T06:00Z"),  # the last close, plus a day
             "interval": "1d",
             "includePrePost": "false",
@@ -101,9 +102,28 @@ def test_daily_bars_use_session_opens_and_adjclose_factor(
         2541.5,
         2600.5,
     )
-    assert first["adj_factor"] == pytest.approx(2535.46 / 2600.5, rel=1e-9)
+    # adjclose / close stays at 0.975 (float32 noise only): no event in the window
+    assert (bars["adj_factor"] == 1.0).all()
     assert (bars["timeframe"] == "D1").all()
     to_arrow(bars)
+
+
+def test_cumulative_adjclose_becomes_an_event_on_the_ex_date(
+    httpserver: HTTPServer, make: Any
+) -> None:
+    """A dividend with ex-date Jan 9 shows as a step of adjclose / close; a null bar on Jan 5
+    in between neither invents an event nor hides the step."""
+    chart = load("chart_7203T_1d.json")
+    result = chart["chart"]["result"][0]
+    closes = result["indicators"]["quote"][0]["close"]
+    result["indicators"]["adjclose"] = [{"adjclose": [closes[0] * 0.97, None, closes[2]]}]
+    httpserver.expect_request(CHART_7203).respond_with_json(chart)
+
+    bars = make().fetch_many([TOYOTA], [JAN4, D(2024, 1, 5), D(2024, 1, 9)], "D1")
+
+    factors = dict(zip(bars["session_date"], bars["adj_factor"], strict=True))
+    assert factors[JAN4] == 1.0 and factors[D(2024, 1, 5)] == 1.0
+    assert factors[D(2024, 1, 9)] == pytest.approx(0.97, rel=1e-6)
 
 
 def test_daily_session_filtering_keeps_only_requested_sessions(
