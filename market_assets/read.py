@@ -232,14 +232,22 @@ def get_ohlcv(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     last_n: int | None = None,
+    adjusted: bool = False,
 ) -> pd.DataFrame:
     """Bars indexed by UTC opening time; `frame.attrs["layer"]` names the store that answered.
 
-    Stores come from the environment (reader role for the database); see README.
+    Prices are raw as delivered unless `adjusted` (splits and dividends applied from the
+    vendors' events; market_assets/adjustments.py). Stores come from the environment (reader
+    role for the database); see README.
     """
     global _default_reader
     if _default_reader is None:
         _default_reader = BarReader.from_env()
+    if adjusted:
+        from market_assets.adjusted_read import read_adjusted
+
+        tf = Timeframe.parse(timeframe)
+        return read_adjusted(_default_reader, symbol, tf, _utc(start), _utc(end), last_n)
     return _default_reader.get(symbol, timeframe, start, end, last_n)
 
 

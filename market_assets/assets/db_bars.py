@@ -8,6 +8,7 @@ database had.
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from market_assets.adjustment_store import record_events
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.assets.raw_bars import raw_bars
 from market_assets.bar_store import replace_partitions
@@ -70,11 +71,13 @@ def load_partitions_from_s3(
     ]
     with postgres.transaction() as conn:
         write_collection_log(conn, entries)
+        events = record_events(conn, bars, [(p.symbol, p.session_date) for p, _, _ in keyed])
     return {
         "rows": stats.rows,
         "inserted": sum(stats.inserted.values()),
         "revised": sum(stats.revised.values()),
         "deleted": sum(stats.deleted.values()),
+        "adjustment_events": events,
     }
 
 

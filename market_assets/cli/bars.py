@@ -26,13 +26,22 @@ def bars(
     start: Annotated[str | None, typer.Option(help="From (ISO time, UTC if no offset).")] = None,
     end: Annotated[str | None, typer.Option(help="Until, exclusive.")] = None,
     csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+    adjusted: Annotated[
+        bool, typer.Option(help="Split- and dividend-adjusted prices (raw by default).")
+    ] = False,
 ) -> None:
     """Print bars and which store answered (reader role, stores from the environment)."""
+    from market_assets.adjusted_read import read_adjusted
     from market_assets.read import BarReader
+    from market_assets.timeframes import Timeframe
 
     reader = BarReader.from_env()
     try:
-        frame = reader.get(symbol, timeframe, _when(start), _when(end), last)
+        if adjusted:
+            tf = Timeframe.parse(timeframe)
+            frame = read_adjusted(reader, symbol, tf, _when(start), _when(end), last)
+        else:
+            frame = reader.get(symbol, timeframe, _when(start), _when(end), last)
     finally:
         reader.close()
     if csv:
@@ -46,4 +55,6 @@ def bars(
                 f"{row['volume']:.0f}",
             )
         console.print(table)
-    console.print(f"{len(frame)} bars from [bold]{frame.attrs.get('layer')}[/]", style="dim")
+    kind = "adjusted" if adjusted else "raw"
+    layer = frame.attrs.get("layer")
+    console.print(f"{len(frame)} {kind} bars from [bold]{layer}[/]", style="dim")

@@ -75,7 +75,13 @@ def test_rerun_is_idempotent_and_counts_nothing_revised(
     _, first = _run_batch(parts, s3_store, postgres)
     _, second = _run_batch(parts, s3_store, postgres)
     assert first["inserted"] > 0
-    assert second == {"rows": first["rows"], "inserted": 0, "revised": 0, "deleted": 0}
+    assert second == {
+        "rows": first["rows"],
+        "inserted": 0,
+        "revised": 0,
+        "deleted": 0,
+        "adjustment_events": 0,
+    }
     assert len(_db_rows(db, "USDJPY", DAYS[0])) == first["rows"]
 
 
