@@ -66,6 +66,15 @@ def plan_runs(
     return windows
 
 
+def console_run_config(level: str = "INFO") -> dict[str, object]:
+    """Run config for runs launched from a terminal: the console shows INFO and above.
+
+    Dagster's engine writes a dozen DEBUG lines per step to the console logger; in a terminal
+    they bury the lines an operator needs. The event log still receives every event.
+    """
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 def run_backfill(
     instance: DagsterInstance,
     start: dt.date,
@@ -85,6 +94,7 @@ def run_backfill(
             instance=instance,
             resources={**store_resources(), "sources": source_resource()},
             tags={**window.range_tags(), "dagster/backfill-cli": "true"},
+            run_config=console_run_config(),
             raise_on_error=False,
         )
         outcomes.append((window, result.success))

@@ -11,6 +11,7 @@ import datetime as dt
 
 from dagster import DagsterInstance, materialize
 
+from market_assets.backfill import console_run_config
 from market_assets.partitions import symbols
 from market_assets.store_resources import store_resources
 from market_assets.universe import default_universe
@@ -49,6 +50,7 @@ def sync_company_master(instance: DagsterInstance) -> bool:
         MASTER_ASSETS,
         instance=instance,
         resources={**store_resources(), "master_source": master_source_resource()},
+        run_config=console_run_config(),
         raise_on_error=False,
     )
     return result.success
