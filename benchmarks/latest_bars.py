@@ -1,14 +1,16 @@
 """Latency of "the latest 1000 M1 bars" through `BarReader.get`, from Redis and from PostgreSQL.
 
 Project path: `BarReader.get(symbol, "M1", last_n=1000)`, the read path behind `get_ohlcv`:
-with Redis, the snapshot (Arrow IPC + lz4, 2000 bars) is fetched, decoded and sliced; without
-Redis, `read_bars` runs the indexed `ORDER BY ts DESC LIMIT` query as the reader role and
-builds the frame. Both answer a UTC-indexed float64 frame; every answer's layer is checked.
+with Redis, the snapshot (Arrow IPC + lz4, 2000 bars) is fetched, sliced as Arrow and built
+into a frame from its buffers; without Redis, `read_bars` runs the indexed `ORDER BY ts DESC
+LIMIT` query as the reader role (autocommit, prepared), the server packing each column into
+one bytea that numpy reads in one call. Both answer a UTC-indexed float64 frame; every
+answer's layer is checked.
 
 Baselines, measured in the same run and interleaved with the project's reads (noise hits
-both): for PostgreSQL, `pandas.read_sql` of the same query through SQLAlchemy; for Redis,
-the same 2000 bars cached as JSON rows (`to_json(orient="records")`) and rebuilt with
-`pandas.DataFrame` on every read.
+both): for PostgreSQL, `pandas.read_sql` of the plain row query (same filter, order and
+limit) through SQLAlchemy; for Redis, the same 2000 bars cached as JSON rows
+(`to_json(orient="records")`) and rebuilt with `pandas.DataFrame` on every read.
 
 The database holds several weeks of five FX pairs, so the LIMIT query walks a real index
 across monthly partitions rather than a toy table.

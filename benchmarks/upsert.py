@@ -1,8 +1,11 @@
 """Upsert of M1 bars into PostgreSQL: the project's path against pandas `to_sql`.
 
-Project path: `bar_store.replace_partitions`, exactly what `db_bars` runs - binary COPY into
-a temporary staging table, then in the same transaction the delete of rows the source no
-longer has and one `INSERT ... ON CONFLICT DO UPDATE` with per-partition counts.
+Project path: `bar_store.replace_partitions`, exactly what `db_bars` runs. Into an empty
+table every partition takes the append path: one indexed probe per partition finds them empty,
+and the rows go by binary COPY (encoded column-wise with numpy) straight into `ohlcv_bars`,
+counted per partition. Partitions that hold rows take the careful path - COPY into a staging
+table, the delete of rows the source no longer has and one `INSERT ... ON CONFLICT DO UPDATE`
+with per-partition counts - which the re-run over the full table measures.
 
 Baseline: `DataFrame.to_sql(method="multi")` through SQLAlchemy + psycopg into the same table,
 a plain INSERT (to_sql cannot upsert, so the baseline does less work than the project). It is

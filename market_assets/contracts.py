@@ -40,17 +40,19 @@ BAR_CONTRACT = pa.DataFrameSchema(
 )
 
 
-def contract_failures(frame: pd.DataFrame, limit: int = 10) -> tuple[int, list[str]]:
-    """How many rows break the contract, and one line per broken check (first rows shown)."""
+def contract_failures(frame: pd.DataFrame, limit: int = 10) -> tuple[int, list[str], list[int]]:
+    """How many rows break the contract, one line per broken check (first rows shown), and the
+    positions of the broken rows (so callers can name the partitions they belong to)."""
     try:
         BAR_CONTRACT.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        bad_rows = cases["index"].dropna().unique()
+        labels = cases["index"].dropna().unique()
+        positions = [int(i) for i in frame.index.get_indexer(labels) if i >= 0]
         lines = []
         for check, group in cases.groupby("check", sort=True):
-            rows = group["index"].dropna().unique()[:3]
-            where = ", ".join(f"row {int(r)} ts={frame['ts'].iloc[int(r)]}" for r in rows)
+            rows = frame.index.get_indexer(group["index"].dropna().unique()[:3])
+            where = ", ".join(f"row {int(r)} ts={frame['ts'].iloc[int(r)]}" for r in rows if r >= 0)
             lines.append(f"{check}: {group['index'].nunique()} rows ({where})")
-        return max(len(bad_rows), 1), lines[:limit]
-    return 0, []
+        return max(len(positions), 1), lines[:limit], sorted(positions)
+    return 0, [], []

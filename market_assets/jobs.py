@@ -1,6 +1,7 @@
 """Jobs that schedules and sensors target."""
 
 from dagster import AssetSelection, OpExecutionContext, define_asset_job, job, op
+from psycopg import sql
 
 from market_assets.assets.masters import MASTER_ASSETS
 from market_assets.assets.ohlcv import OHLCV_ASSETS
@@ -34,7 +35,7 @@ def maintain_database(context: OpExecutionContext, postgres_owner: PostgresResou
         try:
             dialect = postgres_owner.capabilities().dialect
             for table in BAR_TABLES:  # a fixed allow-list, not input
-                conn.execute(f"VACUUM (ANALYZE) {table}")
+                conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
             dropped = enforce_retention(conn, dialect, policy)
             if dialect == "timescale":
                 row = conn.execute(

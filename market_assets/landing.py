@@ -16,7 +16,7 @@ row count of a file always adds up: rows in its partitions + rows quarantined he
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -32,6 +32,7 @@ from resources.sources.landing import (
     FileStore,
     LandingFile,
     LandingScan,
+    LandingSource,
     LocalFileStore,
     S3FileStore,
     scan_file,
@@ -44,6 +45,7 @@ __all__ = [
     "discover_new_files",
     "partitions_of",
     "record_files",
+    "record_rejected",
     "scan_of",
     "store_of",
 ]
@@ -91,6 +93,28 @@ def scan_of(file: LandingFile) -> LandingScan:
 def partitions_of(file: LandingFile) -> list[tuple[dt.date, str]]:
     """The (session_date, symbol) partitions the file covers; SourceError if it is malformed."""
     return scan_of(file).partitions()
+
+
+def record_rejected(
+    postgres: PostgresResource, sources: Iterable[object], run_id: str | None = None
+) -> list[str]:
+    """Ledger rows `rejected` (with the reason) for the malformed files a run's sources skipped.
+
+    The sources are those a run built; only LandingSources have files to account for. A version
+    the sensor already rejected is updated in place, never counted twice. Returns the keys.
+    """
+    rejected = [
+        entry
+        for source in sources
+        if isinstance(source, LandingSource)
+        for entry in source.rejected.values()
+    ]
+    if not rejected:
+        return []
+    with postgres.transaction() as conn:
+        for file, reason in rejected:
+            record_files(conn, [file], "rejected", error=reason, run_id=run_id, scan=False)
+    return [file.key for file, _ in rejected]
 
 
 def record_files(

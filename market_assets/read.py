@@ -121,6 +121,14 @@ class BarReader:
             return None
         if payload is None:
             return None
+        if start is None and end is None:
+            # "The latest N": slice inside the decoder, before a frame is built.
+            window = decode(payload, last_n)
+            complete = last_n is not None and len(window) == last_n
+            if not complete:
+                return None
+            self.stats.redis_hits += 1
+            return window
         snap = decode(payload)
         if snap.empty:
             return None
@@ -145,13 +153,19 @@ class BarReader:
             return None
         try:
             with self.postgres.connection() as conn:
-                frame = read_bars(conn, symbol, tf, start, end, last_n)
-                latest = (
-                    read_bars(conn, symbol, tf, last_n=self.snapshot_bars)
-                    if start is None and end is None and last_n and self.redis is not None
-                    else None
-                )
-                conn.rollback()
+                # Autocommit: a read is one SELECT, so BEGIN and ROLLBACK would double its
+                # round trips; the pool gets the connection back as it lent it.
+                conn.autocommit = True
+                try:
+                    frame = read_bars(conn, symbol, tf, start, end, last_n)
+                    latest = (
+                        read_bars(conn, symbol, tf, last_n=self.snapshot_bars)
+                        if start is None and end is None and last_n and self.redis is not None
+                        else None
+                    )
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False
         except StoreUnavailableError:
             return None
         if latest is not None and not latest.empty:

@@ -1,12 +1,12 @@
 """Schedules: each market's session after its close, the master sync, maintenance.
 
 A market's daily run requests that day's session for every active symbol of the market, in
-batches: one run per contiguous block of registered symbols (a multi-partition range), not
-one run per symbol. Time zones are explicit; a day that is not a session is skipped.
+batches: one run per contiguous block of registered symbols (a multi-partition range, at most
+MAX_PARTITIONS_PER_RUN partitions), not one run per symbol. Time zones are explicit; a day
+that is not a session is skipped.
 """
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 
 from dagster import (
@@ -18,22 +18,21 @@ from dagster import (
     schedule,
 )
 
-from market_assets.backfill import plan_runs
+from market_assets.assets.policies import MAX_PARTITIONS_PER_RUN
+from market_assets.backfill import RunWindow, plan_runs
 from market_assets.calendars import is_session
 from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
 from market_assets.masters.registration import active_company_codes, scheduled_symbols
 from market_assets.partitions import symbols
+from market_assets.settings import automation_enabled
 from market_assets.universe import UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
-
-AUTOMATION_ENV = "MARKET_ASSETS_AUTOMATION"
 
 
 def default_status() -> DefaultScheduleStatus:
     """On by default; MARKET_ASSETS_AUTOMATION=off keeps schedules and sensors stopped
     (browser tests, a second deployment reading the same stores)."""
-    off = os.environ.get(AUTOMATION_ENV, "").lower() in ("off", "0", "false")
-    return DefaultScheduleStatus.STOPPED if off else DefaultScheduleStatus.RUNNING
+    return DefaultScheduleStatus.RUNNING if automation_enabled() else DefaultScheduleStatus.STOPPED
 
 
 # name, calendar, cron (local time), time zone
@@ -42,6 +41,31 @@ MARKETS = (
     ("fx_daily", "FX24X5", "5 17 * * 1-5", "America/New_York"),
     ("us_equities_daily", "XNYS", "30 16 * * 1-5", "America/New_York"),
 )
+
+
+def capped_windows(
+    start: dt.date,
+    end: dt.date,
+    chosen: list[str],
+    registered: list[str],
+    max_partitions: int = MAX_PARTITIONS_PER_RUN,
+) -> list[RunWindow]:
+    """`plan_runs` over [start, end] with at most `max_partitions` date x symbol partitions a
+    run: a market of 4,000 companies is a few runs, not one that no retry can redo cheaply."""
+    days = (end - start).days + 1
+    if days > max_partitions:
+        raise ValueError(f"{days} days exceed {max_partitions} partitions for a single symbol")
+    per_run = max(1, max_partitions // days)
+    position = {s: i for i, s in enumerate(registered)}
+    windows: list[RunWindow] = []
+    for block in plan_runs(start, end, chosen, registered, days):
+        symbols_in_block = registered[
+            position[block.first_symbol] : position[block.last_symbol] + 1
+        ]
+        for i in range(0, len(symbols_in_block), per_run):
+            chunk = symbols_in_block[i : i + per_run]
+            windows.append(RunWindow(start, end, chunk[0], chunk[-1]))
+    return windows
 
 
 def market_run_requests(
@@ -56,7 +80,7 @@ def market_run_requests(
         except UnknownSymbolError:
             continue
     requests = []
-    for window in plan_runs(session_date, session_date, chosen, registered, 1):
+    for window in capped_windows(session_date, session_date, chosen, registered):
         requests.append(
             RunRequest(
                 run_key=f"{name}:{session_date}:{window.first_symbol}",

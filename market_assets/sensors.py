@@ -1,16 +1,22 @@
-"""Sensors: new landing files, and run failures (open-source Dagster has no alerting).
+"""Sensors: new landing files, new symbols, declarative automation, and alerts for failed
+runs and failed freshness checks (open-source Dagster has no alerting of its own).
 
 The landing sensor's cursor is the ledger table itself (each file version recorded once, in
 the database), so a restart of the daemon never counts a file twice and never forgets one.
+Every sensor starts running unless MARKET_ASSETS_AUTOMATION=off.
 """
 
+import datetime as dt
 import json
-import os
-import urllib.request
 from collections import defaultdict
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DagsterEventType,
     DefaultSensorStatus,
+    EventRecordsFilter,
     RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
@@ -20,23 +26,20 @@ from dagster import (
     sensor,
 )
 
+from market_assets.alerts import MAX_ALERT_CHARS, post_alert, record_failure
 from market_assets.backfill import plan_runs
-from market_assets.collection_log import CollectionEntry, write_collection_log
 from market_assets.jobs import ohlcv_job
 from market_assets.landing import discover_new_files, partitions_of, record_files
+from market_assets.new_symbols import new_symbols_sensor
 from market_assets.partitions import symbols
-from market_assets.schedules import AUTOMATION_ENV
-from resources.errors import redact_url
+from market_assets.settings import automation_enabled
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.base import SourceError
 
-WEBHOOK_ENV = "MARKET_ASSETS_ALERT_WEBHOOK"
-
 
 def _status() -> DefaultSensorStatus:
-    off = os.environ.get(AUTOMATION_ENV, "").lower() in ("off", "0", "false")
-    return DefaultSensorStatus.STOPPED if off else DefaultSensorStatus.RUNNING
+    return DefaultSensorStatus.RUNNING if automation_enabled() else DefaultSensorStatus.STOPPED
 
 
 def landing_run_requests(
@@ -100,31 +103,129 @@ def landing_files_sensor(
 def run_failure_alert(context: RunFailureSensorContext, postgres: PostgresResource) -> None:
     run = context.dagster_run
     message = context.failure_event.message or "run failed"
-    entry = CollectionEntry(
-        asset=run.job_name,
-        partition_key=run.tags.get("dagster/partition")
-        or run.tags.get("dagster/asset_partition_range_start", ""),
-        symbol="",
-        session_date=None,  # type: ignore[arg-type]
-        source="dagster",
-        status="failed",
-        error=message[:2000],
-        run_id=run.run_id,
+    partition = run.tags.get("dagster/partition") or run.tags.get(
+        "dagster/asset_partition_range_start", ""
     )
-    with postgres.transaction() as conn:
-        write_collection_log(conn, [entry])
-    url = os.environ.get(WEBHOOK_ENV)
-    if url:
-        body = json.dumps(
-            {"text": f"market-assets run {run.run_id} ({run.job_name}) failed: {message[:300]}"}
-        ).encode()
-        request = urllib.request.Request(
-            url, data=body, headers={"Content-Type": "application/json"}
+    record_failure(postgres, run.job_name, partition, message, run.run_id)
+    post_alert(
+        f"market-assets run {run.run_id} ({run.job_name}) failed: {message[:MAX_ALERT_CHARS]}",
+        context.log,
+    )
+
+
+FRESHNESS_MARK = "freshness"
+FRESHNESS_BATCH = 500
+FIRST_TICK_LOOKBACK = dt.timedelta(days=1)
+
+
+def is_freshness_check(check_name: str) -> bool:
+    """`freshness_*` checks of the bars and the master's `sync_freshness`."""
+    return FRESHNESS_MARK in check_name
+
+
+def _evaluation_text(evaluation: AssetCheckEvaluation) -> str:
+    asset = evaluation.asset_key.to_user_string()
+    where = f" [{evaluation.partition}]" if evaluation.partition else ""
+    detail = evaluation.description or ", ".join(
+        f"{k}={getattr(v, 'value', v)}" for k, v in list(evaluation.metadata.items())[:5]
+    )
+    severity = evaluation.severity.value if evaluation.severity else "ERROR"
+    return f"freshness check {asset}.{evaluation.check_name}{where} failed ({severity}): {detail}"
+
+
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=_status(),
+    description="Failed freshness check evaluations: recorded in data_collection_log and "
+    "posted to MARKET_ASSETS_ALERT_WEBHOOK if set.",
+)
+def freshness_alert(
+    context: SensorEvaluationContext, postgres: PostgresResource
+) -> SensorResult | SkipReason:
+    """Reads check evaluations from the event log after the last storage id handled, and
+    alerts once per stale spell: a freshness check that fails is recorded and posted when it
+    was not already failing, and is forgotten when it passes again. Freshness checks also run
+    inside every OHLCV run (backfills included), so alerting on each failed evaluation would
+    repeat one outage many times. The cursor holds the storage id and the failing checks; the
+    first tick looks back one day only, so switching the sensor on does not replay old
+    failures. Storage ids are a global order in the PostgreSQL event log that dagster.yaml
+    configures; SQLite's run-sharded default has one sequence per run, so it is refused rather
+    than read wrongly."""
+    storage = context.instance.event_log_storage
+    if storage.is_run_sharded:
+        return SkipReason(
+            "freshness alerts need a non-sharded event log (dagster.yaml: PostgreSQL)"
         )
-        try:
-            urllib.request.urlopen(request, timeout=5).close()
-        except OSError as exc:
-            context.log.warning(f"alert webhook {redact_url(url)} failed: {exc}")
+    after_id, failing = _freshness_cursor(context.cursor)
+    records = storage.get_event_records(
+        EventRecordsFilter(
+            event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+            after_cursor=after_id,
+            after_timestamp=None
+            if after_id is not None
+            else (dt.datetime.now(dt.UTC) - FIRST_TICK_LOOKBACK).timestamp(),
+        ),
+        limit=FRESHNESS_BATCH,
+        ascending=True,
+    )
+    if not records:
+        return SkipReason("no new check evaluation")
+    alerts = 0
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data if event else None
+        if not isinstance(evaluation, AssetCheckEvaluation):
+            continue
+        if not is_freshness_check(evaluation.check_name):
+            continue
+        name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
+        if evaluation.passed:
+            failing.discard(name)
+            continue
+        if name in failing:
+            continue  # the same stale spell, already alerted
+        failing.add(name)
+        text = _evaluation_text(evaluation)
+        record_failure(
+            postgres,
+            evaluation.asset_key.to_user_string(),
+            evaluation.partition or "",
+            text,
+            record.run_id,
+        )
+        post_alert(f"market-assets {text[:MAX_ALERT_CHARS]}", context.log)
+        alerts += 1
+    cursor = json.dumps({"after": records[-1].storage_id, "failing": sorted(failing)})
+    if not alerts:
+        return SensorResult(skip_reason=SkipReason("no new freshness failure"), cursor=cursor)
+    return SensorResult(cursor=cursor)
 
 
-SENSORS = [landing_files_sensor, run_failure_alert]
+def _freshness_cursor(cursor: str | None) -> tuple[int | None, set[str]]:
+    """(storage id handled, checks failing); a bare integer is the cursor's first form."""
+    if not cursor:
+        return None, set()
+    if cursor.isdigit():
+        return int(cursor), set()
+    state = json.loads(cursor)
+    return int(state["after"]), set(state.get("failing", []))
+
+
+ohlcv_automation = AutomationConditionSensorDefinition(
+    "ohlcv_automation",
+    target=AssetSelection.all(),
+    default_status=_status(),
+    minimum_interval_seconds=60,
+    run_tags={"market-assets/trigger": "automation"},
+    description="Evaluates the assets' automation conditions (db_bars, bar_rollups and "
+    "bar_snapshots follow their parent; see market_assets.assets.automation).",
+)
+
+
+SENSORS = [
+    landing_files_sensor,
+    new_symbols_sensor,
+    run_failure_alert,
+    freshness_alert,
+    ohlcv_automation,
+]

@@ -37,6 +37,10 @@ SOURCE_OVERRIDE = "MARKET_ASSETS_SOURCE"
 LANDING_DIR = "MARKET_ASSETS_LANDING_DIR"
 GENERATOR_SEED = "MARKET_ASSETS_GENERATOR_SEED"
 DAGSTER_PG_URL = "DAGSTER_PG_URL"
+AUTOMATION = "MARKET_ASSETS_AUTOMATION"  # `off`: schedules and sensors start stopped
+ALERT_WEBHOOK = "MARKET_ASSETS_ALERT_WEBHOOK"  # URL that receives JSON alerts
+NEW_SYMBOL_SESSIONS = "MARKET_ASSETS_NEW_SYMBOL_SESSIONS"  # history requested for a new symbol
+DEFAULT_NEW_SYMBOL_SESSIONS = 20
 
 DEFAULT_SCHEMA = "market"
 DEFAULT_BUCKET = "market-data"
@@ -45,6 +49,24 @@ DEFAULT_BUCKET = "market-data"
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def automation_enabled() -> bool:
+    """Schedules and sensors start running unless MARKET_ASSETS_AUTOMATION is off (browser
+    tests, a second deployment reading the same stores)."""
+    return (env(AUTOMATION, "") or "").lower() not in ("off", "0", "false")
+
+
+def new_symbol_sessions() -> int:
+    """Sessions of history requested for a newly listed symbol (at least one)."""
+    raw = env(NEW_SYMBOL_SESSIONS, str(DEFAULT_NEW_SYMBOL_SESSIONS)) or ""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{NEW_SYMBOL_SESSIONS} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{NEW_SYMBOL_SESSIONS} must be at least 1, got {value}")
+    return value
 
 
 def state_dir() -> Path:

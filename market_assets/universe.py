@@ -27,6 +27,7 @@ import yaml
 
 from market_assets.calendars import CALENDAR_CODES
 from market_assets.identifiers import InvalidIdentifierError, describe, validate_symbol
+from market_assets.quality.config import QualityConfig, QualityConfigError, parse_quality
 from market_assets.timeframes import Timeframe
 
 DEFAULT_UNIVERSE_PATH = Path(__file__).with_name("universe.yaml")
@@ -245,6 +246,7 @@ class Universe:
     new_equity: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType(dict(_NEW_EQUITY_DEFAULTS)), hash=False
     )
+    quality: QualityConfig = field(default_factory=QualityConfig, hash=False)
     _by_symbol: Mapping[str, Instrument] = field(init=False, repr=False, hash=False)
     _by_vendor: Mapping[tuple[str, str], Instrument] = field(init=False, repr=False, hash=False)
 
@@ -269,7 +271,11 @@ class Universe:
         object.__setattr__(self, "_by_vendor", MappingProxyType(by_vendor))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        state = {"instruments": self.instruments, "new_equity": dict(self.new_equity)}
+        state = {
+            "instruments": self.instruments,
+            "new_equity": dict(self.new_equity),
+            "quality": self.quality,
+        }
         return (_rebuild, (Universe, state))
 
     def __contains__(self, symbol: object) -> bool:
@@ -396,7 +402,9 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
     try:
         if not isinstance(data, dict):
             raise UniverseError("the document must be a mapping with an 'instruments' list")
-        _check_keys(data, {"version", "defaults", "new_equity", "instruments"}, "top level")
+        _check_keys(
+            data, {"version", "defaults", "new_equity", "instruments", "quality"}, "top level"
+        )
         if data.get("version", 1) != 1:
             raise UniverseError(f"unsupported version {describe(data.get('version'))}")
         defaults = data.get("defaults") or {}
@@ -409,7 +417,13 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
         if not isinstance(entries, list) or not entries:
             raise UniverseError("'instruments' must be a non-empty list")
         instruments = tuple(_instrument_from_entry(e, defaults, i) for i, e in enumerate(entries))
-        universe = Universe(instruments=instruments, new_equity=MappingProxyType(new_equity))
+        try:
+            quality = parse_quality(data.get("quality"))
+        except QualityConfigError as exc:
+            raise UniverseError(str(exc)) from None
+        universe = Universe(
+            instruments=instruments, new_equity=MappingProxyType(new_equity), quality=quality
+        )
         equity_instrument("1301", template=new_equity)  # validates the template eagerly
         return universe
     except UniverseError as exc:

@@ -1,7 +1,8 @@
 """PostgreSQL / TimescaleDB: one connection pool per resource, bounded waits, bulk upserts.
 
-Why a pool of psycopg 3 connections and not SQLAlchemy: the hot path is COPY (binary) into a
-staging table then one `INSERT ... ON CONFLICT`, which SQLAlchemy does not speak. The PGlite
+Why a pool of psycopg 3 connections and not SQLAlchemy: the hot path is COPY (binary, encoded
+column-wise with numpy) into a staging table or straight into a table, then one
+`INSERT ... ON CONFLICT`, which SQLAlchemy does not speak. The PGlite
 TimescaleDB server used in tests accepts one connection at a time and crashes on COPY, so the
 pool size and the bulk mode (`copy` or `unnest` of arrays) are configuration, detected when
 left on `auto`.
@@ -24,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import Field, PrivateAttr
 
 from market_assets.identifiers import validate_sql_identifier
+from resources import pg_binary
 from resources.errors import StoreUnavailableError, url_address
 
 BulkMode = Literal["auto", "copy", "unnest"]
@@ -201,35 +203,51 @@ class PostgresResource(ConfigurableResource):
     ) -> int:
         """Create a temporary table `staging` with `types` and fill it with `frame`.
 
-        COPY (binary) is the fast path; servers without COPY get one INSERT of unnested arrays,
-        still a single round trip per batch. The staging table dies with the transaction.
+        The staging table dies with the transaction; see `copy_frame` for how rows travel.
         """
         validate_sql_identifier(staging)
-        columns = list(types)
-        for name, pg_type in types.items():
-            validate_sql_identifier(name)
-            if pg_type not in _PG_TYPES:
-                raise ValueError(f"unsupported staging type {pg_type!r} for column {name!r}")
-        ident_cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        _check_types(types)
         col_defs = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in columns
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in types
         )
         conn.execute(
             sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
                 sql.Identifier(staging), col_defs
             )
         )
+        return self.copy_frame(conn, staging, frame, types)
+
+    def copy_frame(
+        self,
+        conn: psycopg.Connection,
+        table: str,
+        frame: pd.DataFrame,
+        types: dict[str, str],
+    ) -> int:
+        """Append `frame[types]` to an existing `table` in one statement; returns the rows.
+
+        COPY (binary, encoded column-wise by `resources.pg_binary`) is the fast path; servers
+        without COPY (PGlite) get one INSERT of unnested arrays. NaN/NaT/None arrive as NULL,
+        so the table's NOT NULL constraints refuse them rather than storing a made-up value.
+        """
+        validate_sql_identifier(table)
+        _check_types(types)
         if frame.empty:
             return 0
+        columns = list(types)
+        ident_cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         if self.effective_bulk_mode() == "copy":
-            with conn.cursor().copy(
-                sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-                    sql.Identifier(staging), ident_cols
-                )
-            ) as copy:
-                copy.set_types([types[c] for c in columns])
-                for row in _rows(frame, columns):
-                    copy.write_row(row)
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                sql.Identifier(table), ident_cols
+            )
+            with conn.cursor().copy(statement) as copy:
+                if all(t in pg_binary.SUPPORTED_TYPES for t in types.values()):
+                    for chunk in pg_binary.binary_copy_chunks(frame, types):
+                        copy.write(chunk)
+                else:  # e.g. jsonb: psycopg adapts those values row by row
+                    copy.set_types([types[c] for c in columns])
+                    for row in _rows(frame, columns):
+                        copy.write_row(row)
         else:
             arrays = [_column_values(frame[c]) for c in columns]
             unnest_args = sql.SQL(", ").join(
@@ -237,7 +255,7 @@ class PostgresResource(ConfigurableResource):
             )
             conn.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
-                    sql.Identifier(staging), ident_cols, unnest_args
+                    sql.Identifier(table), ident_cols, unnest_args
                 ),
                 arrays,
             )
@@ -268,9 +286,22 @@ def detect_capabilities(conn: psycopg.Connection) -> Capabilities:
     )
 
 
+def _check_types(types: dict[str, str]) -> None:
+    for name, pg_type in types.items():
+        validate_sql_identifier(name)
+        if pg_type not in _PG_TYPES:
+            raise ValueError(f"unsupported staging type {pg_type!r} for column {name!r}")
+
+
 def _column_values(series: pd.Series) -> list[Any]:
     """A column as Python values psycopg adapts, NaN/NaT as NULL."""
     if pd.api.types.is_datetime64_any_dtype(series):
+        ns = series.astype("datetime64[ns, UTC]" if series.dt.tz else "datetime64[ns]")
+        if (ns.dropna().array.asi8 % 1000).any():
+            raise ValueError(
+                f"column {series.name!r} has sub-microsecond timestamps, which PostgreSQL "
+                "cannot store; round them explicitly before loading"
+            )
         return [None if pd.isna(v) else v.to_pydatetime() for v in series]
     if pd.api.types.is_float_dtype(series):
         values = series.to_numpy(dtype="float64")

@@ -8,7 +8,8 @@ datasets, which fetch many objects in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,15 @@ class ObjectInfo:
     size: int
 
 
+@dataclass(frozen=True)
+class ParquetObject:
+    """One object to write: its key, its rows, and key/value metadata for the file footer."""
+
+    key: str
+    table: pa.Table
+    metadata: dict[str, str] | None = None
+
+
 class S3Resource(ConfigurableResource):
     """One bucket (and optional key prefix) of an S3-compatible store."""
 
@@ -43,6 +53,7 @@ class S3Resource(ConfigurableResource):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     request_timeout_s: float = Field(default=60.0, gt=0)
     compression: str = "zstd"
+    upload_threads: int = Field(default=8, ge=1, le=64, description="Parallel PUTs per batch.")
 
     _fs: pafs.S3FileSystem | None = PrivateAttr(default=None)
     _client: Any = PrivateAttr(default=None)
@@ -143,6 +154,26 @@ class S3Resource(ConfigurableResource):
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
         return ObjectInfo(key=key, size=len(body))
+
+    def write_parquet_many(self, objects: Sequence[ParquetObject]) -> list[ObjectInfo]:
+        """Write several objects (each atomically, as `write_parquet`), `upload_threads` at a
+        time; returns their infos in the order given.
+
+        Why threads: a batch writes one small object per partition, and each PUT is a round
+        trip the process spends waiting (700 sequential PUTs were 10 s of a 65 s backfill
+        run); Parquet serialisation releases the GIL too. boto3 clients are thread-safe.
+        All uploads are attempted; the first failure is raised after the others finished,
+        so a failed batch leaves no upload running behind it.
+        """
+        if len(objects) <= 1 or self.upload_threads == 1:
+            return [self.write_parquet(o.key, o.table, o.metadata) for o in objects]
+        self.client()  # created once, before the threads share it
+        with ThreadPoolExecutor(
+            max_workers=min(self.upload_threads, len(objects)), thread_name_prefix="s3-put"
+        ) as pool:
+            futures = [pool.submit(self.write_parquet, o.key, o.table, o.metadata) for o in objects]
+            wait(futures)
+        return [f.result() for f in futures]
 
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
         path = f"{self.bucket}/{self.full_key(key)}"

@@ -6,6 +6,7 @@ rollup is derived and can be rebuilt from the bars.
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from market_assets.assets.automation import FOLLOW_PARENT
 from market_assets.assets.db_bars import db_bars
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.partitions import bar_partitions, parse_partitions
@@ -18,6 +19,7 @@ from resources.postgres import PostgresResource
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
+    automation_condition=FOLLOW_PARENT,
     code_version="1",
     group_name="ohlcv",
     kinds={"postgres", "timescale"},

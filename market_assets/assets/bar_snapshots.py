@@ -8,6 +8,7 @@ snapshot can always be rebuilt from the database.
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
+from market_assets.assets.automation import FOLLOW_PARENT
 from market_assets.assets.bar_rollups import bar_rollups
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.bar_reads import read_bars
@@ -48,6 +49,7 @@ def publish_symbols(
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
+    automation_condition=FOLLOW_PARENT,
     code_version="1",
     group_name="ohlcv",
     kinds={"redis"},

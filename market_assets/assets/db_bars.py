@@ -6,9 +6,11 @@ collection succeeded (fully or with quarantined rows) flow in; held-back ones ke
 database had.
 """
 
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from market_assets.adjustment_store import record_events
+from market_assets.assets.automation import FOLLOW_PARENT
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.assets.raw_bars import raw_bars
 from market_assets.bar_store import replace_partitions
@@ -49,12 +51,17 @@ def load_partitions_from_s3(
         except UnknownSymbolError:
             continue
         keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
-    present = existing_keys(s3, {k for _, _, k in keyed})
-    bars = from_arrow(s3.read_many(present)) if present else empty_bars()
-    bars = concat_bars([bars])
+    loaded: list[pd.DataFrame] = []
+
+    def read_objects() -> pd.DataFrame:  # under the partitions' locks: never a stale read
+        present = existing_keys(s3, {k for _, _, k in keyed})
+        loaded.append(concat_bars([from_arrow(s3.read_many(present)) if present else empty_bars()]))
+        return loaded[-1]
+
     stats = replace_partitions(
-        postgres, bars, [(p.symbol, tf, p.session_date) for p, tf, _ in keyed]
+        postgres, read_objects, [(p.symbol, tf, p.session_date) for p, tf, _ in keyed]
     )
+    bars = loaded[-1] if loaded else empty_bars()
     entries = [
         CollectionEntry(
             asset=ASSET,
@@ -86,6 +93,7 @@ def load_partitions_from_s3(
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
+    automation_condition=FOLLOW_PARENT,
     code_version="1",
     group_name="ohlcv",
     kinds={"postgres", "timescale"},

@@ -18,12 +18,13 @@ from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.bars import frame_checksum, to_arrow
 from market_assets.calendars import is_session
 from market_assets.collection_log import CollectionEntry, write_collection_log, write_quarantine
+from market_assets.landing import record_rejected
 from market_assets.partitions import BarPartition, bar_partitions, parse_partitions
 from market_assets.row_rules import apply_row_rules
 from market_assets.storage_layout import raw_object_key
 from market_assets.universe import Instrument, UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
-from resources.s3 import S3Resource
+from resources.s3 import ParquetObject, S3Resource
 from resources.sources.base import SourceError
 from resources.sources.resource import BarSourcesResource
 
@@ -89,6 +90,7 @@ def collect_partitions(
             fetched[(str(symbol), day)] = rows.reset_index(drop=True)
 
     outcomes: list[PartitionOutcome] = []
+    uploads: list[tuple[PartitionOutcome, ParquetObject]] = []
     for part in parts:
         inst = instruments.get(part.symbol)
         entry = CollectionEntry(
@@ -126,14 +128,17 @@ def collect_partitions(
         good = checked.passed
         key = raw_object_key(str(inst.base_timeframe), part.session_date, part.symbol)
         checksum = frame_checksum(good)
-        info = s3.write_parquet(
-            key, to_arrow(good), metadata={"checksum": checksum, "rows": str(len(good))}
-        )
+        meta = {"checksum": checksum, "rows": str(len(good))}
+        uploads.append((outcome, ParquetObject(key, to_arrow(good), meta)))
         entry.rows_written = len(good)
         entry.status = "partial" if checked.rejected_count else "success"
-        outcome.object_key, outcome.bytes, outcome.checksum = key, info.size, checksum
+        outcome.object_key, outcome.checksum = key, checksum
         outcome.first_bar, outcome.last_bar = good["ts"].min(), good["ts"].max()
         outcomes.append(outcome)
+    # One parallel upload for the batch (a failed PUT fails the run, as a sequential one did).
+    infos = s3.write_parquet_many([obj for _, obj in uploads])
+    for (outcome, _), info in zip(uploads, infos, strict=True):
+        outcome.bytes = info.size
     return outcomes
 
 
@@ -196,6 +201,8 @@ def raw_bars(
     parts = parse_partitions(context.partition_keys)
     outcomes = collect_partitions(parts, sources, s3, context.run_id)
     record_outcomes(postgres, outcomes, context.run_id)
+    for key in record_rejected(postgres, sources.built(), context.run_id):
+        context.log.warning(f"landing file {key} rejected (see landing_files); skipped")
     meta = outcome_metadata(outcomes)
     held = [o for o in outcomes if o.held_back]
     for o in held:

@@ -3,7 +3,21 @@
 The raw-bar checks that guard correctness (contract, OHLC sanity, uniqueness) are blocking:
 when they fail, nothing downstream runs in that run. Continuity against the calendar is a
 warning, because a vendor's missing minutes (quarantined or never sent) must not hold back
-the good partitions of a batch; those partitions are already gated inside the assets.
+the good partitions of a batch; those partitions are already gated inside the assets. Row
+counts (within each source's tolerance) and the great-expectations suite are not blocking
+either: too few bars is not wrong data, and the suite repeats the blocking rules in a form
+whose result is kept (S3 JSON); a GE failure of its own (import, storing the JSON) must not
+hold back a batch whose blocking checks passed, so it is reported as a failed WARN result.
+
+Per-partition results inside batched runs: Dagster 1.13 accepts `partitions_def` on
+`@asset_check`/`AssetCheckSpec` (marked preview), but `AssetCheckResult` has no partition
+argument: the evaluation is attributed to the step's single `partition_key` and, in a run
+over a partition range (our batches, `BackfillPolicy.multi_run(1000)`), to no partition at
+all (`AssetCheckResult.to_asset_check_evaluation` in dagster 1.13). So each check here stays
+unpartitioned and reports one result per run; its metadata lists the failing partitions
+(`partitions_failed`, `failing_partitions`), and data_quality_metrics holds one row per check
+and partition (passed or not, with that partition's figures), which is where per-partition
+quality is queried. Inside the assets, db_bars gates each partition on its own outcome.
 """
 
 from collections.abc import Iterator
@@ -11,9 +25,7 @@ from collections.abc import Iterator
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
-    MetadataValue,
     asset_check,
     multi_asset_check,
 )
@@ -27,13 +39,18 @@ from market_assets.checks.evaluation import (
     check_continuity,
     check_contract,
     check_d1_rollup,
+    check_expectation_suite,
+    check_h1_rollup,
     check_ohlc_sanity,
+    check_row_counts,
     check_s3_db_reconciliation,
     check_snapshot_reconciliation,
     check_unique,
     load_batch,
     record_metrics,
 )
+from market_assets.checks.freshness import FRESHNESS_CHECKS
+from market_assets.checks.results import to_check_result as _result
 from market_assets.partitions import BarPartition, parse_partitions
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
@@ -63,26 +80,24 @@ RAW_SPECS = [
         asset=raw_bars,
         description="No missing M1 bar inside a session, none outside (warning).",
     ),
+    AssetCheckSpec(
+        "row_count",
+        asset=raw_bars,
+        description="Rows per partition against the calendar's count, within the source's"
+        " tolerance (universe.yaml quality.row_count_tolerance); expected vs actual per"
+        " partition in data_quality_metrics.",
+    ),
+    AssetCheckSpec(
+        "expectation_suite",
+        asset=raw_bars,
+        description="great-expectations suite over the whole batch in one validation; result"
+        " JSON in S3 under quality/expectations/raw_bars/.",
+    ),
 ]
 
 
 def _parts(context: AssetCheckExecutionContext) -> list[BarPartition]:
     return parse_partitions(context.op_execution_context.partition_keys)
-
-
-def _result(outcome: CheckOutcome) -> AssetCheckResult:
-    metadata = {k: MetadataValue.text(str(v)) for k, v in outcome.figures.items()}
-    if outcome.failures:
-        metadata["first_failures"] = MetadataValue.md(
-            "\n".join(f"- {line}" for line in outcome.failures[:10])
-        )
-    return AssetCheckResult(
-        asset_key=outcome.asset,
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=AssetCheckSeverity(outcome.severity),
-        metadata=metadata,
-    )
 
 
 def _recorded(
@@ -105,7 +120,20 @@ def raw_bars_checks(
     outcomes = [check_contract(batch), check_ohlc_sanity(batch), check_unique(batch)]
     continuity = check_continuity(batch)
     continuity.severity = "WARN"
-    outcomes.append(continuity)
+    outcomes += [continuity, check_row_counts(batch)]
+    try:
+        outcomes.append(check_expectation_suite(batch, s3, context.run.run_id))
+    except Exception as exc:  # reported, never gating: see the module docstring
+        context.log.exception("expectation suite could not be evaluated")
+        outcomes.append(
+            CheckOutcome(
+                "raw_bars",
+                "expectation_suite",
+                False,
+                {"error": f"{type(exc).__name__}: {exc}"[:500]},
+                severity="WARN",
+            )
+        )
     record_metrics(postgres, outcomes, context.run.run_id, parts)
     yield from (_result(o) for o in outcomes)
 
@@ -128,6 +156,14 @@ def d1_equals_m1_aggregate(
     return _recorded(context, postgres, parts, check_d1_rollup(parts, postgres))
 
 
+@asset_check(asset=bar_rollups, description="Each H1 bar equals the aggregate of its M1 bars.")
+def h1_equals_m1_aggregate(
+    context: AssetCheckExecutionContext, postgres: PostgresResource
+) -> AssetCheckResult:
+    parts = _parts(context)
+    return _recorded(context, postgres, parts, check_h1_rollup(parts, postgres))
+
+
 @asset_check(asset=bar_snapshots, description="The Redis M1 snapshot equals the database.")
 def snapshot_matches_database(
     context: AssetCheckExecutionContext, postgres: PostgresResource, redis: RedisResource
@@ -141,5 +177,7 @@ BAR_CHECKS = [
     raw_bars_checks,
     s3_db_reconciliation,
     d1_equals_m1_aggregate,
+    h1_equals_m1_aggregate,
     snapshot_matches_database,
+    *FRESHNESS_CHECKS,
 ]

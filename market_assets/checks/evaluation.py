@@ -2,13 +2,16 @@
 
 Each check reads what it needs once per batch (one dataset scan of S3, one query), so a
 backfill of thousands of partitions is checked in a few calls, and returns a CheckOutcome with
-its figures and the first failing partitions or rows. Every evaluation is also written to
-data_quality_metrics so that quality can be queried over time.
+its figures, the first failing rows and which partitions failed. Dagster records one result
+per check and run (see market_assets.checks.bars for why), so the per-partition truth lives in
+data_quality_metrics: one row per check and partition, passed or not, with that partition's
+figures, written in one statement per batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +21,9 @@ import pandas as pd
 from psycopg.types.json import Jsonb
 
 from market_assets.bars import frame_checksum, from_arrow, normalize_bars
-from market_assets.calendars import expected_minute_bars
+from market_assets.calendars import expected_minute_bars, is_session
 from market_assets.contracts import contract_failures
+from market_assets.db.policies import PolicySettings, m1_horizon
 from market_assets.partitions import BarPartition, dates_by_symbol
 from market_assets.snapshots import decode
 from market_assets.storage_layout import existing_keys, raw_object_key
@@ -42,9 +46,29 @@ class CheckOutcome:
     figures: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     severity: str = "ERROR"
+    # Partitions this evaluation covers (empty: not partition-resolved, e.g. per symbol).
+    checked: list[BarPartition] = field(default_factory=list)
+    # Failing partition -> its figures; figures of any partition (expected vs actual).
+    failing: dict[BarPartition, dict[str, Any]] = field(default_factory=dict)
+    per_partition: dict[BarPartition, dict[str, Any]] = field(default_factory=dict)
+    # Also write one batch row to data_quality_metrics (besides the per-partition rows).
+    summary: bool = False
 
     def describe(self) -> str:
         return "; ".join(self.failures[:FAILURES_SHOWN]) or "ok"
+
+    def failing_keys(self) -> list[str]:
+        return [str(p.key) for p in sorted(self.failing)]
+
+
+def _parts_of_rows(frame: pd.DataFrame, rows: Iterable[Any]) -> Counter[BarPartition]:
+    """How many of the given frame rows (positions) fall in each partition."""
+    positions = np.fromiter((int(r) for r in rows), dtype=np.int64)
+    if not len(positions):
+        return Counter()
+    sub = frame.iloc[positions]
+    pairs = zip(sub["symbol"].astype(str), sub["session_date"], strict=True)
+    return Counter(BarPartition(d, s) for s, d in pairs)
 
 
 @dataclass
@@ -86,21 +110,31 @@ def _by_partition(frame: pd.DataFrame) -> dict[tuple[str, dt.date], pd.DataFrame
 # -- raw bars in S3 -------------------------------------------------------------------------
 def check_contract(batch: BatchData) -> CheckOutcome:
     if batch.s3_bars.empty:
-        return CheckOutcome("raw_bars", "schema_contract", True, {"rows_checked": 0})
-    bad, lines = contract_failures(batch.s3_bars)
+        return CheckOutcome(
+            "raw_bars", "schema_contract", True, {"rows_checked": 0}, checked=batch.parts
+        )
+    bad, lines, rows = contract_failures(batch.s3_bars)
+    by_part = _parts_of_rows(batch.s3_bars, rows)
+    failing: dict[BarPartition, dict[str, Any]] = {p: {"failures": n} for p, n in by_part.items()}
+    if bad and not failing:  # a frame-wide failure (a column missing or of the wrong type)
+        failing = {p: {"failures": "frame"} for p in batch.parts}
     return CheckOutcome(
         "raw_bars",
         "schema_contract",
         bad == 0,
         {"rows_checked": len(batch.s3_bars), "failures": bad},
         lines,
+        checked=batch.parts,
+        failing=failing,
     )
 
 
 def check_ohlc_sanity(batch: BatchData) -> CheckOutcome:
     f = batch.s3_bars
     if f.empty:
-        return CheckOutcome("raw_bars", "ohlc_sanity", True, {"rows_checked": 0})
+        return CheckOutcome(
+            "raw_bars", "ohlc_sanity", True, {"rows_checked": 0}, checked=batch.parts
+        )
     prices = f[["open", "high", "low", "close"]].to_numpy("float64")
     bad = (
         ~np.isfinite(prices).all(axis=1)
@@ -114,12 +148,15 @@ def check_ohlc_sanity(batch: BatchData) -> CheckOutcome:
         f"{r.symbol} {r.ts}: o={r.open} h={r.high} l={r.low} c={r.close} v={r.volume}"
         for r in rows.head(FAILURES_SHOWN).itertuples()
     ]
+    by_part = _parts_of_rows(f, np.flatnonzero(bad))
     return CheckOutcome(
         "raw_bars",
         "ohlc_sanity",
         not bad.any(),
         {"rows_checked": len(f), "failures": int(bad.sum())},
         lines,
+        checked=batch.parts,
+        failing={p: {"failures": n} for p, n in by_part.items()},
     )
 
 
@@ -129,24 +166,36 @@ def check_unique(batch: BatchData) -> CheckOutcome:
     lines = [
         f"{r.symbol} {r.timeframe} {r.ts}" for r in f.loc[dup].head(FAILURES_SHOWN).itertuples()
     ]
+    by_part = _parts_of_rows(f, np.flatnonzero(dup.to_numpy())) if not f.empty else Counter()
     return CheckOutcome(
         "raw_bars",
         "unique_symbol_timeframe_ts",
         not dup.any(),
         {"rows_checked": len(f), "duplicates": int(dup.sum())},
         lines,
+        checked=batch.parts,
+        failing={p: {"duplicates": n} for p, n in by_part.items()},
     )
 
 
-def check_continuity(batch: BatchData, tolerance: float = 0.0) -> CheckOutcome:
+def _source_of(got: pd.DataFrame | None, inst: Instrument) -> str:
+    """The source that delivered a partition (its bars say), else the configured one."""
+    if got is not None and len(got):
+        return str(got["source"].iloc[0])
+    return inst.source
+
+
+def check_continuity(batch: BatchData) -> CheckOutcome:
     """M1 bars against the calendar: none missing in a session, none outside it.
 
-    `tolerance` is the share of a session's bars a source may miss (vendors skip minutes
-    without trades); the generator delivers every minute, so its tolerance is 0.
+    A source may miss its configured share of a session's bars (universe.yaml,
+    quality.row_count_tolerance: vendors skip minutes without trades; the generator none).
     """
+    quality = default_universe().quality
     grouped = _by_partition(batch.s3_bars)
     missing_total = extra_total = expected_total = 0
     lines: list[str] = []
+    failing: dict[BarPartition, dict[str, Any]] = {}
     for part in batch.parts:
         inst = batch.instruments.get(part.symbol)
         if inst is None or str(inst.base_timeframe) != "M1":
@@ -159,8 +208,9 @@ def check_continuity(batch: BatchData, tolerance: float = 0.0) -> CheckOutcome:
         expected_total += len(expected)
         missing_total += missing
         extra_total += extra
-        if extra or missing > tolerance * len(expected):
+        if extra or missing > quality.tolerance(_source_of(got, inst)) * len(expected):
             lines.append(f"{part.symbol} {part.session_date}: {missing} missing, {extra} outside")
+            failing[part] = {"missing": missing, "outside": extra}
     passed = not lines
     return CheckOutcome(
         "raw_bars",
@@ -173,10 +223,86 @@ def check_continuity(batch: BatchData, tolerance: float = 0.0) -> CheckOutcome:
             "bars_outside_sessions": extra_total,
         },
         lines,
+        checked=batch.parts,
+        failing=failing,
+    )
+
+
+def expected_bar_count(inst: Instrument, session_date: dt.date) -> int:
+    """Bars the calendar expects: every minute of the session's windows, or one D1 bar."""
+    if str(inst.base_timeframe) == "M1":
+        return len(expected_minute_bars(inst.calendar, session_date))
+    return 1 if is_session(inst.calendar, session_date) else 0
+
+
+def check_row_counts(batch: BatchData) -> CheckOutcome:
+    """Per partition: stored rows against the calendar's expected count, within the source's
+    tolerance (fewer allowed by its share, more never). Reports expected vs actual for every
+    partition, so a slow drift of a vendor shows in data_quality_metrics before it fails."""
+    quality = default_universe().quality
+    counts = (
+        batch.s3_bars.groupby(["symbol", "session_date"], sort=False).size().to_dict()
+        if not batch.s3_bars.empty
+        else {}
+    )
+    sources = (
+        batch.s3_bars.drop_duplicates(["symbol", "session_date"])
+        .set_index(["symbol", "session_date"])["source"]
+        .to_dict()
+        if not batch.s3_bars.empty
+        else {}
+    )
+    per_partition: dict[BarPartition, dict[str, Any]] = {}
+    failing: dict[BarPartition, dict[str, Any]] = {}
+    lines: list[str] = []
+    for part in batch.parts:
+        inst = batch.instruments.get(part.symbol)
+        if inst is None:
+            continue
+        key = (part.symbol, part.session_date)
+        source = str(sources.get(key, inst.source))
+        tolerance = quality.tolerance(source)
+        expected = expected_bar_count(inst, part.session_date)
+        actual = int(counts.get(key, 0))
+        minimum = expected - int(expected * tolerance)
+        figures = {"expected": expected, "actual": actual, "source": source, "minimum": minimum}
+        per_partition[part] = figures
+        if not minimum <= actual <= expected:
+            failing[part] = figures
+            lines.append(
+                f"{part.symbol} {part.session_date}: {actual} rows, expected {expected}"
+                f" ({source} may miss {tolerance:.0%}: at least {minimum})"
+            )
+    return CheckOutcome(
+        "raw_bars",
+        "row_count",
+        not failing,
+        {
+            "partitions_checked": len(per_partition),
+            "expected_rows": sum(f["expected"] for f in per_partition.values()),
+            "actual_rows": sum(f["actual"] for f in per_partition.values()),
+            "partitions_failed": len(failing),
+        },
+        lines,
+        checked=sorted(per_partition),
+        failing=failing,
+        per_partition=per_partition,
     )
 
 
 # -- database --------------------------------------------------------------------------------
+def in_database_window(
+    parts: Iterable[BarPartition], today: dt.date | None = None
+) -> tuple[list[BarPartition], list[BarPartition]]:
+    """(partitions the database keeps M1 bars for, older ones) under the configured retention:
+    the database only trims, so checks comparing it with S3 judge the window it keeps."""
+    horizon = m1_horizon(PolicySettings.from_env(), today or dt.datetime.now(dt.UTC).date())
+    kept, older = [], []
+    for part in parts:
+        (older if horizon is not None and part.session_date < horizon else kept).append(part)
+    return kept, older
+
+
 def _db_bars(postgres: PostgresResource, parts: list[BarPartition]) -> pd.DataFrame:
     params = {"symbols": [p.symbol for p in parts], "dates": [p.session_date for p in parts]}
     with postgres.connection() as conn:
@@ -187,13 +313,23 @@ def _db_bars(postgres: PostgresResource, parts: list[BarPartition]) -> pd.DataFr
 
 
 def check_s3_db_reconciliation(batch: BatchData, postgres: PostgresResource) -> CheckOutcome:
-    """Per partition: the same rows in S3 and the database (count and value checksum)."""
-    db = _by_partition(_db_bars(postgres, batch.parts))
+    """Per partition: the same rows in S3 and the database (count and value checksum), for
+    the partitions inside the database's retention window."""
+    kept, older = in_database_window(batch.parts)
+    db = _by_partition(_db_bars(postgres, kept))
     s3 = _by_partition(batch.s3_bars)
+    if older:
+        skipped = {(p.symbol, p.session_date) for p in older}
+        s3 = {k: v for k, v in s3.items() if k not in skipped}
     lines: list[str] = []
+    failing: dict[BarPartition, dict[str, Any]] = {}
     for key in sorted(set(db) | set(s3)):
         a, b = s3.get(key), db.get(key)
         if a is None or b is None or len(a) != len(b) or frame_checksum(a) != frame_checksum(b):
+            failing[BarPartition(key[1], key[0])] = {
+                "s3_rows": 0 if a is None else len(a),
+                "db_rows": 0 if b is None else len(b),
+            }
             lines.append(
                 f"{key[0]} {key[1]}: s3 {0 if a is None else len(a)} rows,"
                 f" db {0 if b is None else len(b)} rows"
@@ -203,13 +339,21 @@ def check_s3_db_reconciliation(batch: BatchData, postgres: PostgresResource) -> 
         "db_bars",
         "s3_db_reconciliation",
         not lines,
-        {"partitions_checked": len(set(db) | set(s3)), "mismatches": len(lines)},
+        {
+            "partitions_checked": len(set(db) | set(s3)),
+            "mismatches": len(lines),
+            "outside_db_retention": len(older),
+        },
         lines,
+        checked=kept,
+        failing=failing,
     )
 
 
 def check_d1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> CheckOutcome:
-    """Needs only the database: no S3 read."""
+    """Needs only the database: no S3 read. Sessions older than the M1 retention are not
+    judged (their D1 bars stay, their M1 bars may be gone)."""
+    parts, older = in_database_window(parts)
     params = {"symbols": [p.symbol for p in parts], "dates": [p.session_date for p in parts]}
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/d1_vs_m1"), params).fetchall()
@@ -222,8 +366,51 @@ def check_d1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
         "bar_rollups",
         "d1_equals_m1_aggregate",
         not rows,
-        {"partitions_checked": len(parts), "mismatches": len(rows)},
+        {
+            "partitions_checked": len(parts),
+            "mismatches": len(rows),
+            "outside_db_retention": len(older),
+        },
         lines,
+        checked=sorted(set(parts)),
+        failing={
+            BarPartition(d, s): {"d1": "missing" if missing else "differs"}
+            for s, d, missing, _ in rows
+        },
+    )
+
+
+def check_h1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> CheckOutcome:
+    """Each H1 bar of the partitions equals the flat aggregate of its M1 bars; an hour missing
+    from H1, or an H1 bar without M1 bars, counts too. Both dialects: ohlcv_h1 is a continuous
+    aggregate or a rollup table with the same columns. Sessions older than the M1 retention
+    are not judged."""
+    parts, older = in_database_window(parts)
+    params = {"symbols": [p.symbol for p in parts], "dates": [p.session_date for p in parts]}
+    with postgres.connection() as conn:
+        rows = conn.execute(query("checks/h1_vs_m1"), params).fetchall()
+        conn.rollback()
+    failing: dict[BarPartition, dict[str, Any]] = {}
+    for symbol, day, _ts, kind in rows:
+        figures = failing.setdefault(BarPartition(day, symbol), {})
+        figures[kind] = figures.get(kind, 0) + 1
+    lines = [
+        f"{p.symbol} {p.session_date}: H1 hours "
+        + ", ".join(f"{n} {kind}" for kind, n in sorted(f.items()))
+        for p, f in sorted(failing.items())
+    ]
+    return CheckOutcome(
+        "bar_rollups",
+        "h1_equals_m1_aggregate",
+        not rows,
+        {
+            "partitions_checked": len(set(parts)),
+            "hours_mismatched": len(rows),
+            "outside_db_retention": len(older),
+        },
+        lines,
+        checked=sorted(set(parts)),
+        failing=failing,
     )
 
 
@@ -257,35 +444,93 @@ def check_snapshot_reconciliation(
     )
 
 
+def metric_rows(
+    outcomes: Iterable[CheckOutcome], run_id: str | None, parts: list[BarPartition]
+) -> list[dict[str, Any]]:
+    """One row per check and partition it resolved (passed or not, with that partition's
+    figures); one batch row for checks that are not per partition or that ask for a summary."""
+    scope = _scope(parts)
+    rows: list[dict[str, Any]] = []
+    for o in outcomes:
+        base = {"run_id": run_id, "asset": o.asset, "check_name": o.name, "severity": o.severity}
+        # Failing partitions outside the batch too (bars filed under another session).
+        for part in sorted(set(o.checked) | set(o.failing)) if o.checked else []:
+            figures = {**o.per_partition.get(part, {}), **o.failing.get(part, {})}
+            rows.append(
+                {
+                    **base,
+                    "partition_key": str(part.key),
+                    "passed": part not in o.failing,
+                    "figures": figures,
+                }
+            )
+        if not o.checked or o.summary:
+            figures = {**o.figures, "failures": o.failures[:FAILURES_SHOWN]}
+            if o.failing:
+                figures["failing_partitions"] = o.failing_keys()[:100]
+            rows.append({**base, "partition_key": scope, "passed": o.passed, "figures": figures})
+    return rows
+
+
 def record_metrics(
     postgres: PostgresResource,
     outcomes: Iterable[CheckOutcome],
     run_id: str | None,
     parts: list[BarPartition],
-) -> None:
-    scope = _scope(parts)
-    with postgres.transaction() as conn, conn.cursor() as cur:
-        cur.executemany(
-            query("checks/insert_metric"),
-            [
-                {
-                    "run_id": run_id,
-                    "asset": o.asset,
-                    "partition_key": scope,
-                    "check_name": o.name,
-                    "passed": o.passed,
-                    "severity": o.severity,
-                    "figures": Jsonb({**o.figures, "failures": o.failures[:FAILURES_SHOWN]}),
-                }
-                for o in outcomes
-            ],
-        )
+) -> int:
+    """Write the evaluations to data_quality_metrics in one statement; returns the row count."""
+    rows = metric_rows(outcomes, run_id, parts)
+    if not rows:
+        return 0
+    columns = ("run_id", "asset", "partition_key", "check_name", "passed", "severity")
+    params: dict[str, Any] = {c: [r[c] for r in rows] for c in columns}
+    params["figures"] = [Jsonb(r["figures"]) for r in rows]
+    with postgres.transaction() as conn:
+        conn.execute(query("checks/insert_metrics"), params)
+    return len(rows)
 
 
-def _scope(parts: list[BarPartition]) -> str:
-    """One partition key, or a compact range description for a batch."""
+def _scope(parts: list[BarPartition]) -> str | None:
+    """One partition key, a compact range description for a batch, or None (no partitions)."""
+    if not parts:
+        return None
     if len(parts) == 1:
         return str(parts[0].key)
     by_symbol = dates_by_symbol(parts)
     days = sorted({p.session_date for p in parts})
-    return f"{days[0]}..{days[-1]}|{','.join(by_symbol)}"[:500] if days else ""
+    return f"{days[0]}..{days[-1]}|{','.join(by_symbol)}"[:500]
+
+
+# -- great-expectations suite ----------------------------------------------------------------
+def check_expectation_suite(
+    batch: BatchData, s3: S3Resource, run_id: str | None, now: dt.datetime | None = None
+) -> CheckOutcome:
+    """The GE suite over the whole batch in one validation; its result JSON goes to S3 and a
+    summary row (with the object's key) to data_quality_metrics, beside per-partition rows."""
+    from market_assets.quality.expectations import result_key, store_result, validate_bars
+
+    parts = batch.parts
+    if batch.s3_bars.empty:
+        return CheckOutcome(
+            "raw_bars", "expectation_suite", True, {"rows_checked": 0}, checked=parts
+        )
+    result = validate_bars(batch.s3_bars, parts)
+    key = result_key(parts, run_id, now or dt.datetime.now(dt.UTC))
+    size = store_result(s3, key, result.document)
+    return CheckOutcome(
+        "raw_bars",
+        "expectation_suite",
+        result.success,
+        {
+            "rows_checked": len(batch.s3_bars),
+            "expectations": result.evaluated,
+            "expectations_failed": len(result.failed_expectations),
+            "partitions_failed": len(result.failing),
+            "result_key": key,
+            "result_bytes": size,
+        },
+        result.lines,
+        checked=parts,
+        failing={p: {"expectations": f} for p, f in result.failing.items()},
+        summary=True,
+    )

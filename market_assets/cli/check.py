@@ -3,6 +3,10 @@
 Dagster has no command that runs asset checks for a partition range, so this one evaluates the
 same checks (market_assets.checks.evaluation) against the configured stores, prints a summary,
 writes JUnit XML when asked, and exits 1 on any failure.
+
+Freshness is evaluated as of the end of the range (23:59:59 UTC of END) unless `--as-of` says
+otherwise (`--as-of now` for the live state): a historical range then checks its own newest
+session, and a CI run over yesterday's seeded sessions does not depend on the hour it runs.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from market_assets.checks.evaluation import CheckOutcome
 console = Console()
 
 
-def run_checks(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[CheckOutcome]:
+def run_checks(
+    start: dt.date, end: dt.date, symbols: list[str] | None, as_of: dt.datetime | None = None
+) -> list[CheckOutcome]:
     from market_assets.calendars import sessions_in_range
     from market_assets.checks import evaluation as ev
+    from market_assets.checks.freshness import market_symbols
     from market_assets.partitions import BarPartition
+    from market_assets.quality.freshness import check_freshness
     from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
     from market_assets.universe import default_universe
 
@@ -47,10 +55,18 @@ def run_checks(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[
             ev.check_ohlc_sanity(batch),
             ev.check_unique(batch),
             ev.check_continuity(batch),
+            ev.check_row_counts(batch),
+            ev.check_expectation_suite(batch, s3, "cli"),
             ev.check_s3_db_reconciliation(batch, postgres),
             ev.check_d1_rollup(batch.parts, postgres),
+            ev.check_h1_rollup(batch.parts, postgres),
             ev.check_snapshot_reconciliation(chosen, postgres, redis),
         ]
+        moment = as_of or dt.datetime.combine(end, dt.time(23, 59, 59), dt.UTC)
+        for deadline in universe.quality.deadlines.values():
+            in_market = market_symbols(chosen, deadline.calendar)
+            if in_market:
+                outcomes.append(check_freshness(postgres, deadline, in_market, moment))
         if batch.missing_objects:
             outcomes.append(
                 CheckOutcome(
@@ -69,6 +85,20 @@ def run_checks(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[
     finally:
         postgres.close()
         redis.close()
+
+
+def _moment(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value == "now":
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"--as-of: not an ISO time or 'now': {value[:40]!r}") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("--as-of needs a time zone (e.g. 2024-03-12T17:00+09:00)")
+    return moment
 
 
 def write_junit(outcomes: list[CheckOutcome], path: Path) -> None:
@@ -94,10 +124,16 @@ def check(
         list[str] | None, typer.Option("--symbols", "-s", help="Symbols (default: universe).")
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Freshness as of this ISO time, or 'now' (default: end of END, UTC)."),
+    ] = None,
 ) -> None:
     """Run the asset checks of the sessions from START to END (inclusive) x symbols; exit 1 on
     any failure."""
-    outcomes = run_checks(dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols)
+    outcomes = run_checks(
+        dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols, _moment(as_of)
+    )
     table = Table("asset", "check", "result", "figures", "first failures")
     for o in outcomes:
         figures = ", ".join(f"{k}={v}" for k, v in o.figures.items())

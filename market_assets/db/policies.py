@@ -9,9 +9,11 @@ job drops whole monthly partitions.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
+import pandas as pd
 import psycopg
 
 from market_assets import settings as s
@@ -38,6 +40,30 @@ class PolicySettings:
             retention_m1=parse(s.RETENTION_M1, "6 months"),
             compress_after=parse(s.COMPRESS_AFTER, "30 days"),
         )
+
+
+def m1_horizon(policy: PolicySettings, today: dt.date) -> dt.date | None:
+    """The oldest session the database is sure to keep M1 bars for (None: no retention).
+
+    Retention drops whole chunks (TimescaleDB) or monthly partitions (plain PostgreSQL) that
+    lie wholly before `today - retention_m1`; sessions from that day on are always kept, older
+    ones may or may not be. Checks that compare the database with S3 judge only the sessions
+    the database is sure to keep: S3 keeps every session, the database a window.
+    """
+    if not policy.retention_m1:
+        return None
+    amount, unit = policy.retention_m1.split()
+    unit = unit.rstrip("s")
+    n = int(amount)
+    offsets = {
+        "minute": pd.DateOffset(minutes=n),
+        "hour": pd.DateOffset(hours=n),
+        "day": pd.DateOffset(days=n),
+        "week": pd.DateOffset(weeks=n),
+        "month": pd.DateOffset(months=n),
+        "year": pd.DateOffset(years=n),
+    }
+    return (pd.Timestamp(today) - offsets[unit]).date()
 
 
 def apply_policies(conn: psycopg.Connection, dialect: str, policy: PolicySettings) -> list[str]:

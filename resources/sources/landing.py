@@ -6,6 +6,8 @@ mapping in `landing_vendors.yaml`. Reading a file never repairs anything silentl
 * a file that cannot be read as a whole (not CSV/Parquet, not UTF-8, required columns missing,
   a vendor folder with no mapping) raises SourceError(retryable=False) naming the file, since
   retrying the same bytes would fail again and guessing would store wrong bars;
+* a file above `MAX_FILE_BYTES`, or with two columns of the same name (pandas would silently
+  rename the second `open.1` and use the first), is refused the same way;
 * a value that should be a number but does not parse becomes NaN, so the row rules quarantine
   the row as `non_finite`, and the raw text is kept in the scan's `issues` (and in the ledger);
 * naive vendor times are localised in the vendor's zone (ambiguous or nonexistent DST times
@@ -13,6 +15,9 @@ mapping in `landing_vendors.yaml`. Reading a file never repairs anything silentl
 * `session_date` comes from the symbol's calendar; a row outside every session gets the local
   date in the exchange's zone instead of NaT, so that it reaches a partition and the rules
   quarantine it as `outside_partition` rather than being dropped by grouping;
+* a time outside the partitioned range (before FIRST_SESSION, or after tomorrow, e.g. a
+  year 1900 or 9999 typo) would name a partition that does not exist: such a row is
+  unassigned (`bad_timestamp`, with the range in the reason), never clipped or dropped;
 * rows that cannot be assigned to any partition at all (an unknown vendor symbol, a row with
   neither a timestamp nor a date) are returned as `unassigned` with a rule and a reason; the
   ledger (`market_assets.landing.record_files`) writes them to quarantine once per file.
@@ -25,10 +30,12 @@ A file is authoritative for the partitions it covers: when several files cover o
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import io
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -49,6 +56,7 @@ from market_assets.bars import (
     session_date_column,
 )
 from market_assets.calendars import CALENDAR_TIMEZONES, session_dates_of
+from market_assets.partitions import FIRST_SESSION
 from market_assets.timeframes import Timeframe
 from market_assets.universe import (
     Instrument,
@@ -63,6 +71,9 @@ VENDORS_FILE = Path(__file__).with_name("landing_vendors.yaml")
 LANDING_PREFIX = "landing/"
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
 MAX_ISSUES = 100  # per file; the count is exact, the list is a sample
+# A file is parsed in memory (about 10x its size at peak): refuse what would exhaust a worker
+# rather than let the run die of it. A day of M1 bars for 4,000 codes is about 60 MB.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 _NUMERIC_FIELDS = (*PRICE_COLUMNS, "volume")
 
 
@@ -256,6 +267,13 @@ def _malformed(file: LandingFile, problem: str) -> SourceError:
     return SourceError(f"malformed landing file {file.key}: {problem}", source="landing")
 
 
+def _refuse_duplicates(file: LandingFile, names: Iterable[object]) -> None:
+    seen: set[str] = set()
+    twice = sorted({n for n in (str(c).strip() for c in names) if n in seen or seen.add(n)})
+    if twice:
+        raise _malformed(file, f"duplicate columns {twice[:10]}: which one holds the bars?")
+
+
 def _read_table(file: LandingFile, data: bytes, spec: VendorSpec) -> pd.DataFrame:
     suffix = PurePosixPath(file.key).suffix.lower()
     if suffix == ".csv":
@@ -265,8 +283,23 @@ def _read_table(file: LandingFile, data: bytes, spec: VendorSpec) -> pd.DataFram
             raise _malformed(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         if "\x00" in text:
             raise _malformed(file, "binary content (NUL bytes) in a CSV file")
+        header = next(csv.reader(io.StringIO(text.partition("\n")[0]), delimiter=spec.sep), [])
+        _refuse_duplicates(file, header)
         try:
-            return pd.read_csv(io.StringIO(text), sep=spec.sep, dtype=str, keep_default_na=False)
+            # index_col=False: pandas would otherwise take a row with one field too many as a
+            # sign that the first column is an index, and shift every column silently; the
+            # warning it gives instead (the extra field would be dropped) is made an error.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(
+                    io.StringIO(text),
+                    sep=spec.sep,
+                    dtype=str,
+                    keep_default_na=False,
+                    index_col=False,
+                )
+        except pd.errors.ParserWarning:
+            raise _malformed(file, "a row has more fields than the header") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise _malformed(file, f"not parseable as CSV: {str(exc).strip()[:200]}") from None
     if suffix == ".parquet":
@@ -289,8 +322,11 @@ def _numeric(raw: pd.Series, column: str, issues: list[dict[str, Any]]) -> np.nd
     return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _timestamps(table: pd.DataFrame, spec: VendorSpec) -> tuple[pd.DatetimeIndex, pd.Series]:
-    """UTC opening times (NaT where missing/unparseable/ambiguous) and the vendor's date text."""
+def _timestamps(
+    table: pd.DataFrame, spec: VendorSpec
+) -> tuple[pd.DatetimeIndex, pd.Series, np.ndarray]:
+    """UTC opening times (NaT where missing/unparseable/ambiguous/out of range), the vendor's
+    date text, and a mask of the times outside the partitioned range."""
     cols = spec.columns
     if "timestamp" in cols:
         raw = table[cols["timestamp"]]
@@ -309,7 +345,34 @@ def _timestamps(table: pd.DataFrame, spec: VendorSpec) -> tuple[pd.DatetimeIndex
             parsed = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce", utc=True))
     if parsed.tz is None:
         parsed = parsed.tz_localize(spec.timezone, ambiguous="NaT", nonexistent="NaT")
-    return parsed.tz_convert("UTC").as_unit("ns"), dates
+    parsed = parsed.tz_convert("UTC")
+    first, last = _session_range()  # a bar may open the evening before its session's date
+    lo = pd.Timestamp(first, tz="UTC") - pd.Timedelta(days=1)
+    far = np.asarray(
+        (parsed < lo) | (parsed >= pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1))
+    )
+    return parsed.where(~far).as_unit("ns"), dates, far
+
+
+def _raw_times(table: pd.DataFrame, spec: VendorSpec, ts: pd.DatetimeIndex) -> np.ndarray:
+    """The parsed UTC time as text, or the vendor's own text where it gave no usable time
+    (a quarantined row keeps what was delivered, e.g. `9999-12-31 00:00`)."""
+    cols = spec.columns
+    if "timestamp" in cols:
+        raw = table[cols["timestamp"]].astype("string")
+    else:
+        raw = table[cols["date"]].astype("string")
+        if "time" in cols:
+            raw = raw + " " + table[cols["time"]].astype("string")
+    parsed = pd.Series(ts.astype("string"), index=table.index)
+    return parsed.where(parsed.notna(), raw).fillna("").to_numpy(dtype=object)
+
+
+def _session_range() -> tuple[dt.date, dt.date]:
+    """The session dates a landing file may cover: the first partition to tomorrow (UTC), so a
+    vendor in a zone ahead of UTC is not refused for a session that has begun there."""
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return dt.date.fromisoformat(FIRST_SESSION), tomorrow
 
 
 def _resolve_symbols(
@@ -355,9 +418,15 @@ def scan_file(
         raise _malformed(
             file, f"no column mapping for vendor folder {file.vendor!r}; known: {sorted(vendors)}"
         )
+    size = file.size if data is None else len(data)
+    if size > MAX_FILE_BYTES:
+        raise _malformed(
+            file, f"{size} bytes, above the landing limit of {MAX_FILE_BYTES}; split the file"
+        )
     data = file.read() if data is None else data
     checksum = hashlib.sha256(data).hexdigest()
     table = _read_table(file, data, spec)
+    _refuse_duplicates(file, table.columns)
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in spec.required_columns() if c not in table.columns]
     if missing:
@@ -376,7 +445,7 @@ def scan_file(
         spelled = pd.Series([match.group("symbol")] * n, dtype="string")
     issues: list[dict[str, Any]] = []
     numbers = {f: _numeric(table[spec.columns[f]], f, issues) for f in _NUMERIC_FIELDS}
-    ts, date_text = _timestamps(table, spec)
+    ts, date_text, far = _timestamps(table, spec)
 
     instruments = _resolve_symbols(sorted(set(spelled)), spec, universe)
     symbol = np.array([instruments[s].symbol if s in instruments else "" for s in spelled], object)
@@ -397,6 +466,9 @@ def scan_file(
             session[undated] = pd.to_datetime(
                 date_text[undated], errors="coerce", format="mixed"
             ).values.astype("datetime64[D]")
+    lo, hi = (np.datetime64(d, "D") for d in _session_range())
+    far |= ~np.isnat(session) & ((session < lo) | (session > hi))
+    session[far] = np.datetime64("NaT")
     dated = ~np.isnat(session)
 
     line = np.arange(n) + 2  # 1-based, after the header
@@ -419,14 +491,18 @@ def scan_file(
     reason = np.where(
         ~known,
         [f"{spec.symbol_vendor} symbol {s!r} is not in the universe" for s in spelled],
-        "no usable timestamp or date, so no partition",
+        np.where(
+            far,
+            f"time outside the partitioned range {lo}..{hi} (UTC session dates)",
+            "no usable timestamp or date, so no partition",
+        ),
     )
     left = ~assigned
     unassigned = pd.DataFrame(
         {
             "line": line[left],
             "symbol": np.asarray(spelled, dtype=object)[left],
-            "ts": ts[left].astype("string").fillna(""),
+            "ts": _raw_times(table, spec, ts)[left],
             **{f: numbers[f][left] for f in _NUMERIC_FIELDS},
             "rule": rule[left],
             "reason": reason[left],
@@ -449,9 +525,13 @@ def scan_file(
 class LandingSource(BarSource):
     """Bars for the requested partitions from the newest landing file covering each one.
 
-    `keys` limits the source to given files (a sensor passes the files it discovered, so a
-    rejected file elsewhere under the prefix does not block them); without it every file under
-    `prefix` is considered. Scans are cached per (key, etag) for the life of the source.
+    `keys` limits the source to given files (a sensor passes the files it discovered); without
+    it every file under `prefix` is considered. Files are scanned one by one: a malformed file
+    (a non-retryable SourceError) is skipped and kept in `rejected` with its reason, so that
+    one bad drop cannot hold back the partitions of every other file under the prefix; the
+    caller records it in the ledger (`market_assets.landing.record_rejected`). Errors that a
+    retry may cure (the store is unreachable) still raise. Scans are cached per (key, etag)
+    for the life of the source.
     """
 
     name: ClassVar[str] = "landing"
@@ -469,14 +549,25 @@ class LandingSource(BarSource):
         self.keys = set(keys) if keys is not None else None
         self.vendors = vendors
         self._scans: dict[tuple[str, str], LandingScan] = {}
+        self.rejected: dict[tuple[str, str], tuple[LandingFile, str]] = {}
 
     def scans(self) -> list[LandingScan]:
         files = [f for f in self.store.list(self.prefix) if self.keys is None or f.key in self.keys]
         out = []
         for f in files:
-            cached = self._scans.get((f.key, f.etag))
+            version = (f.key, f.etag)
+            if version in self.rejected:
+                continue
+            cached = self._scans.get(version)
             if cached is None:
-                cached = self._scans[(f.key, f.etag)] = scan_file(f, vendors=self.vendors)
+                try:
+                    cached = scan_file(f, vendors=self.vendors)
+                except SourceError as exc:
+                    if exc.retryable:
+                        raise
+                    self.rejected[version] = (f, str(exc))
+                    continue
+                self._scans[version] = cached
             out.append(cached)
         return out
 

@@ -67,3 +67,7 @@ class BarSourcesResource(ConfigurableResource):
         if name not in self._sources:
             self._sources[name] = self._build(name)
         return self._sources[name]
+
+    def built(self) -> list[BarSource]:
+        """The sources this resource has built so far (a run asks which files they rejected)."""
+        return list(self._sources.values())

@@ -99,6 +99,18 @@ def test_fx_schedule_and_a_holiday(instance: DagsterInstance, postgres: Postgres
     assert len(skipped) == 1 and isinstance(skipped[0], SkipReason)
 
 
+def test_us_schedule_requests_the_new_york_session_of_its_own_date(
+    instance: DagsterInstance, postgres: PostgresResource
+) -> None:
+    """16:30 New York is already the next day in Tokyo: the partition is the XNYS session."""
+    when = dt.datetime(2024, 3, 12, 16, 30, tzinfo=ZoneInfo("America/New_York"))
+    requests = _tick("us_equities_daily", instance, when, postgres)
+    assert _requested(instance, requests) == {("2024-03-12", s) for s in ("SPX", "AAPL", "MSFT")}
+    independence_day = dt.datetime(2024, 7, 4, 16, 30, tzinfo=ZoneInfo("America/New_York"))
+    skipped = _tick("us_equities_daily", instance, independence_day, postgres)
+    assert len(skipped) == 1 and isinstance(skipped[0], SkipReason)
+
+
 def test_landing_sensor_requests_the_files_partitions_once(
     instance: DagsterInstance, s3_store: S3Resource, postgres: PostgresResource
 ) -> None:

@@ -26,13 +26,20 @@ PART = BarPartition(dt.date(2024, 3, 12), "7203")
 PARTS = [PART, BarPartition(dt.date(2024, 3, 12), "USDJPY")]
 
 
-@pytest.fixture
-def loaded(s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource) -> None:
+def load_parts(
+    s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource
+) -> None:
+    """PARTS through every store: S3, the database, rollups, Redis snapshots."""
     outcomes = collect_partitions(PARTS, BarSourcesResource(), s3_store, run_id="t")
     record_outcomes(postgres, outcomes, run_id="t")
     load_partitions_from_s3(s3_store, postgres, PARTS, "t")
     refresh_rollups(postgres, PARTS)
     publish_symbols(postgres, redis_store, ["7203", "USDJPY"], bars=500)
+
+
+@pytest.fixture
+def loaded(s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource) -> None:
+    load_parts(s3_store, postgres, redis_store)
 
 
 def _tamper(s3: S3Resource, change) -> None:  # type: ignore[no-untyped-def]
@@ -51,12 +58,16 @@ def test_every_check_passes_on_good_data(
         ev.check_ohlc_sanity(batch),
         ev.check_unique(batch),
         ev.check_continuity(batch),
+        ev.check_row_counts(batch),
+        ev.check_expectation_suite(batch, s3_store, "t"),
         ev.check_s3_db_reconciliation(batch, postgres),
         ev.check_d1_rollup(batch.parts, postgres),
+        ev.check_h1_rollup(batch.parts, postgres),
         ev.check_snapshot_reconciliation(["7203", "USDJPY"], postgres, redis_store),
     ]
     assert [o.name for o in outcomes if not o.passed] == []
     assert outcomes[0].figures["rows_checked"] == len(batch.s3_bars) > 1000
+    assert all(not o.failing for o in outcomes)
 
 
 def test_high_below_low_fails_sanity_and_contract(loaded: None, s3_store: S3Resource) -> None:
@@ -99,6 +110,24 @@ def test_database_drift_fails_reconciliation(
     assert outcome.failures == [
         f"USDJPY {PART.session_date}: s3 1440 rows, db 1440 rows, values differ"
     ]
+
+
+def test_partitions_the_database_no_longer_keeps_are_not_judged(
+    loaded: None,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    db: DbTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Retention trimmed the database (S3 keeps every session): not a mismatch."""
+    with db.connect() as conn:
+        conn.execute("DELETE FROM ohlcv_bars")
+    monkeypatch.setenv("MARKET_ASSETS_RETENTION_M1", "6 months")  # the 2024 bars are older
+    outcome = ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres)
+    assert outcome.passed and outcome.figures["outside_db_retention"] == len(PARTS)
+    assert ev.check_h1_rollup(PARTS, postgres).passed
+    monkeypatch.setenv("MARKET_ASSETS_RETENTION_M1", "off")
+    assert not ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres).passed
 
 
 def test_stale_rollup_fails_d1_check(

@@ -21,6 +21,7 @@ from market_assets.landing import (
     discover_new_files,
     partitions_of,
     record_files,
+    record_rejected,
     scan_of,
 )
 from market_assets.partitions import BarPartition
@@ -50,6 +51,9 @@ class LandingSources:
     def source_for(self, instrument: Instrument) -> BarSource:
         return self.source
 
+    def built(self) -> list[BarSource]:
+        return [self.source]
+
 
 def _upload(s3: S3Resource, key: str, fixture: str | bytes) -> None:
     body = fixture if isinstance(fixture, bytes) else (FIXTURES / fixture).read_bytes()
@@ -64,6 +68,7 @@ def _run(
     source = LandingSource(S3FileStore(s3), keys=keys)
     outcomes = collect_partitions(parts, LandingSources(source), s3, run_id="landing-test")  # type: ignore[arg-type]
     record_outcomes(postgres, outcomes, run_id="landing-test")
+    record_rejected(postgres, [source], run_id="landing-test")
     load_partitions_from_s3(s3, postgres, [o.partition for o in outcomes], "landing-test")
     return outcomes
 
@@ -230,10 +235,42 @@ def test_malformed_file_is_a_clear_error_and_changes_nothing(
     assert status == "rejected" and key in error
     assert discover_new_files(s3_store, postgres) == []  # accounted for: not offered again
 
-    # A run reading the whole prefix holds every partition back with the file's name.
+    # A run reading the whole prefix skips the malformed file; the clean file's partitions
+    # are rewritten from it, unchanged.
     outcomes = _run(s3_store, postgres, None, [BarPartition(d, s) for d, s in CLEAN_PARTITIONS])
-    assert all(o.entry.status == "failed" and key in (o.entry.error or "") for o in outcomes)
+    assert [o.entry.status for o in outcomes] == ["success"] * 4
     assert {p: _stored(s3_store, db, p[1], p[0]) for p in CLEAN_PARTITIONS} == before
+
+
+def test_whole_prefix_read_rejects_a_malformed_file_in_the_ledger_and_lands_the_rest(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    """No sensor saw these files: the run itself accounts for the bad one (issue 4)."""
+    _upload(s3_store, "landing/generic/clean_generic.csv", "clean_generic.csv")
+    _upload(s3_store, "landing/generic/garbage.csv", "garbage.csv")
+    _upload(s3_store, "landing/nosuchvendor/x.csv", "clean_generic.csv")
+    outcomes = _run(s3_store, postgres, None, [BarPartition(d, s) for d, s in CLEAN_PARTITIONS])
+    assert [o.entry.status for o in outcomes] == ["success"] * 4
+    for day, symbol in CLEAN_PARTITIONS:
+        in_s3, in_db = _stored(s3_store, db, symbol, day)
+        assert in_s3 == in_db and len(_db_rows(db, symbol, day)) == 2
+    with db.connect() as conn:
+        ledger = dict(
+            conn.execute(
+                "SELECT file_key, status || ': ' || error FROM landing_files"
+                " WHERE status = 'rejected'"
+            ).fetchall()
+        )
+    assert set(ledger) == {"landing/generic/garbage.csv", "landing/nosuchvendor/x.csv"}
+    assert "not UTF-8" in ledger["landing/generic/garbage.csv"]
+    assert (
+        "no column mapping for vendor folder 'nosuchvendor'" in ledger["landing/nosuchvendor/x.csv"]
+    )
+    # Running again records nothing twice and still lands the clean file.
+    _run(s3_store, postgres, None, [BarPartition(d, s) for d, s in CLEAN_PARTITIONS])
+    with db.connect() as conn:
+        (n,) = conn.execute("SELECT count(*) FROM landing_files").fetchone()
+    assert n == 2
 
 
 def test_ledger_discovers_each_version_once(

@@ -172,15 +172,24 @@ def test_full_family_through_dagster_publishes_snapshots(
     info = redis_store.get_info(snapshot_info_key("USDJPY", "M1", redis_store.key_prefix))
     assert info["bars"] == 2000
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {
+    # freshness_* compare with today's clock (these bars are from 2024): see test_quality_checks
+    assert {k: v for k, v in checks.items() if not k.startswith("freshness")} == {
         "schema_contract": True,
         "ohlc_sanity": True,
         "unique_symbol_timeframe_ts": True,
         "session_continuity": True,
+        "row_count": True,
+        "expectation_suite": True,
         "s3_db_reconciliation": True,
         "d1_equals_m1_aggregate": True,
+        "h1_equals_m1_aggregate": True,
         "snapshot_matches_database": True,
     }
     with db.connect() as conn:
-        metrics = conn.execute("SELECT count(*) FROM data_quality_metrics").fetchone()
-    assert metrics == (7,)
+        metrics = dict(
+            conn.execute("SELECT check_name, count(*) FROM data_quality_metrics GROUP BY 1")
+        )
+    # one row per check and partition (4), plus the suite's summary; per run where unpartitioned
+    assert metrics["ohlc_sanity"] == metrics["h1_equals_m1_aggregate"] == 4
+    assert metrics["expectation_suite"] == 5
+    assert metrics["snapshot_matches_database"] == metrics["freshness_fx"] == 1

@@ -1,0 +1,86 @@
+"""One freshness check per market (`freshness_tokyo`, `freshness_new_york`, `freshness_fx`).
+
+How Dagster runs them: they are unpartitioned checks on db_bars (they ask about the newest
+session, not about the partitions of a run), so
+- each carries `AutomationCondition.cron_tick_passed` at its market's deadline (local time,
+  Mon-Fri): the automation sensor then launches a check-only run right after the deadline,
+  with no partitions, which is what such a run needs; and
+- like every check of db_bars they also ride along in each OHLCV run, so a session loaded
+  late turns the check green in the run that loads it.
+They are not blocking (a late market must not stop the others) and fail with ERROR severity;
+the names start with `freshness` so that the alerting sensor can pick their failures.
+
+Symbols checked: the scheduled ones (active company-master equities and the universe's other
+instruments) that are registered as partitions, as the market schedules choose them.
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AutomationCondition,
+    asset_check,
+)
+
+from market_assets.assets.db_bars import db_bars
+from market_assets.checks.evaluation import record_metrics
+from market_assets.checks.results import to_check_result
+from market_assets.quality.config import Deadline
+from market_assets.quality.freshness import CHECK_NAMES, check_freshness
+from market_assets.universe import UnknownSymbolError, default_universe
+from resources.postgres import PostgresResource
+
+
+def utc_now() -> dt.datetime:
+    """The checks' clock (tests replace it)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def market_symbols(symbols: list[str], calendar: str) -> list[str]:
+    universe = default_universe()
+    chosen = []
+    for symbol in symbols:
+        try:
+            if universe.resolve(symbol).calendar == calendar:
+                chosen.append(symbol)
+        except UnknownSymbolError:
+            continue
+    return sorted(chosen)
+
+
+def scheduled_market_symbols(
+    context: AssetCheckExecutionContext, postgres: PostgresResource, calendar: str
+) -> list[str]:
+    from market_assets.masters.registration import active_company_codes, scheduled_symbols
+    from market_assets.partitions import symbols as symbol_partitions
+
+    registered = set(context.instance.get_dynamic_partitions(symbol_partitions.name or "symbols"))
+    wanted = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
+    return market_symbols(wanted, calendar)
+
+
+def _freshness_check(deadline: Deadline) -> AssetChecksDefinition:
+    name = CHECK_NAMES.get(deadline.calendar, f"freshness_{deadline.calendar.lower()}")
+    cron = f"{deadline.time.minute} {deadline.time.hour} * * 1-5"
+
+    @asset_check(
+        asset=db_bars,
+        name=name,
+        description=f"The newest {deadline.calendar} session is in the database by"
+        f" {deadline.describe()} on the session date (every scheduled symbol).",
+        automation_condition=AutomationCondition.cron_tick_passed(
+            cron, cron_timezone=deadline.timezone
+        ),
+    )
+    def _check(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
+        symbols = scheduled_market_symbols(context, postgres, deadline.calendar)
+        outcome = check_freshness(postgres, deadline, symbols, utc_now())
+        record_metrics(postgres, [outcome], context.run.run_id, [])
+        return to_check_result(outcome)
+
+    return _check
+
+
+FRESHNESS_CHECKS = [_freshness_check(d) for d in default_universe().quality.deadlines.values()]

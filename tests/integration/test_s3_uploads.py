@@ -1,0 +1,37 @@
+"""Parallel Parquet uploads of a batch on the real S3 server (SeaweedFS)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from resources.s3 import ParquetObject, S3Resource
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _objects(n: int) -> list[ParquetObject]:
+    return [
+        ParquetObject(f"par/k={i}/part.parquet", pa.table({"x": list(range(i + 1))}), {"n": str(i)})
+        for i in range(n)
+    ]
+
+
+def test_many_objects_are_written_in_order_with_metadata(s3_store: S3Resource) -> None:
+    objects = _objects(12)
+    infos = s3_store.model_copy(update={"upload_threads": 4}).write_parquet_many(objects)
+    assert [i.key for i in infos] == [o.key for o in objects]
+    for i, obj in enumerate(objects):
+        table = s3_store.read_parquet(obj.key)
+        assert table.column("x").to_pylist() == list(range(i + 1))
+        assert table.schema.metadata[b"n"] == str(i).encode()
+    sizes = {o.key: o.size for o in s3_store.list_objects("par/")}
+    assert sizes == {i.key: i.size for i in infos}
+
+
+def test_one_failing_object_raises_after_the_others_are_written(s3_store: S3Resource) -> None:
+    objects = _objects(5)
+    bad = ParquetObject("par/../escape.parquet", pa.table({"x": [1]}))
+    with pytest.raises(ValueError, match="may not contain"):
+        s3_store.write_parquet_many([*objects[:2], bad, *objects[2:]])
+    assert {o.key for o in s3_store.list_objects("par/")} == {o.key for o in objects}
