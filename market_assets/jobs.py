@@ -33,7 +33,7 @@ def maintain_database(context: OpExecutionContext, postgres_owner: PostgresResou
         conn.commit()
         conn.autocommit = True  # VACUUM refuses transaction blocks
         try:
-            dialect = postgres_owner.capabilities().dialect
+            dialect = postgres_owner.capabilities(conn).dialect
             for table in BAR_TABLES:  # a fixed allow-list, not input
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
             dropped = enforce_retention(conn, dialect, policy)

@@ -181,17 +181,26 @@ class PostgresResource(ConfigurableResource):
             "dialect": caps.dialect,
         }
 
-    def capabilities(self) -> Capabilities:
+    def capabilities(self, conn: psycopg.Connection | None = None) -> Capabilities:
+        """What the server can do, detected once. Callers that hold a connection pass it: with
+        a pool of one (the PGlite server) asking on a second connection would wait forever
+        for the connection the caller holds. The probe only reads settings, so it is harmless
+        inside the caller's transaction."""
         if self._caps is None:
-            with self.connection() as conn:
+            if conn is not None:
                 self._caps = detect_capabilities(conn)
-                conn.rollback()
+            else:
+                with self.connection() as own:
+                    self._caps = detect_capabilities(own)
+                    own.rollback()
         return self._caps
 
-    def effective_bulk_mode(self) -> Literal["copy", "unnest"]:
+    def effective_bulk_mode(
+        self, conn: psycopg.Connection | None = None
+    ) -> Literal["copy", "unnest"]:
         if self.bulk_mode != "auto":
             return self.bulk_mode
-        return "copy" if self.capabilities().supports_copy else "unnest"
+        return "copy" if self.capabilities(conn).supports_copy else "unnest"
 
     # -- bulk loading ----------------------------------------------------------------------
     def load_staging(
@@ -236,7 +245,7 @@ class PostgresResource(ConfigurableResource):
             return 0
         columns = list(types)
         ident_cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        if self.effective_bulk_mode() == "copy":
+        if self.effective_bulk_mode(conn) == "copy":
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 sql.Identifier(table), ident_cols
             )

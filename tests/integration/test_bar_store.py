@@ -216,3 +216,18 @@ def test_partition_filled_concurrently_falls_back_to_the_upsert(
     assert stats.appended_partitions == 0
     assert not +stats.inserted and not +stats.revised and not +stats.deleted
     assert len(_stored(db)) == len(bars)
+
+
+def test_a_pool_of_one_loads_without_waiting_for_itself(db: DbTarget) -> None:
+    """The PGlite server allows one connection, so its resource has a pool of one: the bulk
+    path must detect the server's capabilities on the connection it holds, not a second one
+    (which would wait for the first forever)."""
+    single = PostgresResource(
+        url=db.writer_url, schema_name=db.schema, pool_max_size=1, connect_timeout_s=3
+    )
+    try:
+        bars = _bars(["USDJPY"], DAYS[:1])
+        stats = replace_partitions(single, bars, _parts(["USDJPY"], DAYS[:1]))
+        assert sum(stats.inserted.values()) == len(bars)
+    finally:
+        single.close()
