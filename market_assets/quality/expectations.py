@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
+from market_assets.bars import BAR_COLUMNS, PRICE_COLUMNS
 from market_assets.partitions import BarPartition
 from resources.errors import StoreUnavailableError
 from resources.s3 import S3Resource
@@ -38,20 +39,6 @@ from resources.s3 import S3Resource
 SUITE_NAME = "raw_bars"
 EXPECTATIONS_PREFIX = "quality/expectations/raw_bars"
 KEPT_UNEXPECTED = 20
-BAR_COLUMNS = (
-    "symbol",
-    "timeframe",
-    "ts",
-    "session_date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "adj_factor",
-    "source",
-)
-PRICES = ("open", "high", "low", "close")
 # A bound no real price or volume reaches: GE's "between" has no "finite", and inf must fail.
 FINITE_BOUND = 1e15
 _TRUNCATED_KEYS = (
@@ -83,9 +70,9 @@ def _suite(gx: Any) -> Any:
         add(gxe.ExpectColumnValuesToNotBeNull(column=column))
     add(gxe.ExpectColumnValuesToMatchRegex(column="symbol", regex=r"^[A-Z0-9][A-Z0-9._-]{0,31}$"))
     add(gxe.ExpectColumnValuesToBeInSet(column="timeframe", value_set=["M1", "D1"]))
-    for column in (*PRICES, "volume", "adj_factor"):
+    for column in (*PRICE_COLUMNS, "volume", "adj_factor"):
         add(gxe.ExpectColumnValuesToBeOfType(column=column, type_="float64"))
-    for column in (*PRICES, "adj_factor"):
+    for column in (*PRICE_COLUMNS, "adj_factor"):
         add(
             gxe.ExpectColumnValuesToBeBetween(
                 column=column, min_value=0, max_value=FINITE_BOUND, strict_min=True

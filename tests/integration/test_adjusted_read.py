@@ -6,18 +6,15 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
 
 from market_assets.adjusted_read import read_adjusted
 from market_assets.adjustment_store import events_after, record_events
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.partitions import partition_key
 from market_assets.read import BarReader
 from market_assets.timeframes import Timeframe
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
-from resources.sources.resource import BarSourcesResource
+from tests.integration.runs import materialize_range
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -29,22 +26,7 @@ EX_DATE = DAYS[1]
 def reader(
     s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource
 ) -> BarReader:
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("symbols", ["EURUSD"])
-    result = materialize(
-        OHLCV_ASSETS,
-        instance=instance,
-        resources={
-            "s3": s3_store,
-            "postgres": postgres,
-            "redis": redis_store,
-            "sources": BarSourcesResource(),
-        },
-        tags={
-            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], "EURUSD")),
-            "dagster/asset_partition_range_end": str(partition_key(DAYS[-1], "EURUSD")),
-        },
-    )
+    result = materialize_range(s3_store, postgres, redis_store, ["EURUSD"], DAYS[0], DAYS[-1])
     assert result.success
     split = pd.DataFrame(
         {"symbol": ["EURUSD"], "session_date": [EX_DATE], "adj_factor": [0.5], "source": ["t"]}

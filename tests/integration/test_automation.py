@@ -26,6 +26,7 @@ from market_assets.sensors import landing_files_sensor
 from market_assets.universe import default_universe
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
+from tests.integration.runs import alert_on_failed_run
 from tests.plugins.stores import DbTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -152,32 +153,11 @@ def test_maintenance_job_vacuums_as_owner(db: DbTarget) -> None:
 def test_run_failure_sensor_records_the_failure(
     postgres: PostgresResource, db: DbTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dagster import build_run_status_sensor_context, job, op
-
-    from market_assets.sensors import run_failure_alert
-
-    @op
-    def boom() -> None:
-        raise RuntimeError("vendor exploded")
-
-    @job
-    def failing() -> None:
-        boom()
-
     monkeypatch.delenv("MARKET_ASSETS_ALERT_WEBHOOK", raising=False)
     with instance_for_test() as inst:
-        result = failing.execute_in_process(instance=inst, raise_on_error=False)
-        event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        with build_run_status_sensor_context(
-            sensor_name="run_failure_alert",
-            dagster_instance=inst,
-            dagster_run=result.dagster_run,
-            dagster_event=event,
-            resources={"postgres": postgres},
-        ) as context:
-            run_failure_alert(context.for_run_failure())
+        run_id = alert_on_failed_run(inst, postgres)
     with db.connect() as conn:
         row = conn.execute(
             "SELECT asset, status, run_id FROM data_collection_log WHERE source = 'dagster'"
         ).fetchone()
-    assert row == ("failing", "failed", result.run_id)
+    assert row == ("failing", "failed", run_id)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from dagster import DagsterInstance, materialize
 
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.partitions import partition_key
 from market_assets.read import BarReader
 from resources.cache_keys import snapshot_key
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
-from resources.sources.resource import BarSourcesResource
+from tests.integration.runs import materialize_range
 from tests.plugins.stores import DbTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -26,22 +23,7 @@ DAYS = [dt.date(2024, 3, 11), dt.date(2024, 3, 12), dt.date(2024, 3, 13)]
 def loaded(
     s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource
 ) -> BarReader:
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("symbols", ["EURUSD"])
-    result = materialize(
-        OHLCV_ASSETS,
-        instance=instance,
-        resources={
-            "s3": s3_store,
-            "postgres": postgres,
-            "redis": redis_store,
-            "sources": BarSourcesResource(),
-        },
-        tags={
-            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], "EURUSD")),
-            "dagster/asset_partition_range_end": str(partition_key(DAYS[-1], "EURUSD")),
-        },
-    )
+    result = materialize_range(s3_store, postgres, redis_store, ["EURUSD"], DAYS[0], DAYS[-1])
     assert result.success
     return BarReader(postgres=postgres, redis=redis_store, s3=s3_store)
 

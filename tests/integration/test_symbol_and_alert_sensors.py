@@ -14,20 +14,18 @@ from dagster import (
     SkipReason,
     asset,
     asset_check,
-    build_run_status_sensor_context,
     build_sensor_context,
     instance_for_test,
-    job,
     materialize,
-    op,
 )
 from pytest_httpserver import HTTPServer
 
 from market_assets.calendars import is_session
 from market_assets.new_symbols import new_symbols_sensor
-from market_assets.sensors import freshness_alert, run_failure_alert
+from market_assets.sensors import freshness_alert
 from market_assets.universe import default_universe
 from resources.postgres import PostgresResource
+from tests.integration.runs import alert_on_failed_run
 from tests.integration.test_automation import _requested
 from tests.plugins.stores import DbTarget
 
@@ -203,25 +201,7 @@ def test_a_failed_run_posts_the_webhook(
     postgres: PostgresResource, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _webhook(httpserver, monkeypatch)
-
-    @op
-    def boom() -> None:
-        raise RuntimeError("vendor exploded")
-
-    @job
-    def failing() -> None:
-        boom()
-
     with instance_for_test() as inst:
-        result = failing.execute_in_process(instance=inst, raise_on_error=False)
-        event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        with build_run_status_sensor_context(
-            sensor_name="run_failure_alert",
-            dagster_instance=inst,
-            dagster_run=result.dagster_run,
-            dagster_event=event,
-            resources={"postgres": postgres},
-        ) as context:
-            run_failure_alert(context.for_run_failure())
+        run_id = alert_on_failed_run(inst, postgres)
     [text] = _posted(httpserver)
-    assert result.run_id in text and "failing" in text
+    assert run_id in text and "failing" in text
