@@ -227,7 +227,11 @@ def frame_checksum(df: pd.DataFrame) -> str:
     Strings hash by value (sorted distinct values, then per-row ranks). Extra columns are
     ignored.
     """
-    table = to_arrow(df, drop_extra=True)
+    return table_checksum(to_arrow(df, drop_extra=True))
+
+
+def table_checksum(table: pa.Table) -> str:
+    """`frame_checksum` of a table already in BAR_ARROW_SCHEMA (no second conversion)."""
     h = hashlib.sha256()
     h.update(("bars-v1|" + ",".join(BAR_COLUMNS) + f"|{table.num_rows}|").encode())
     cols: dict[str, np.ndarray] = {}

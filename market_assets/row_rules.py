@@ -8,6 +8,7 @@ mask each) so that a backfill of millions of rows costs milliseconds per rule.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,19 +42,62 @@ def apply_row_rules(
     The first failing rule (in the order below) names a rejected row.
     """
     n = len(frame)
+    rule, reason = _evaluate(
+        frame,
+        symbol_ok=frame["symbol"].to_numpy() == instrument.symbol,
+        symbol_reason=f"row symbol differs from partition symbol {instrument.symbol}",
+        calendars=np.full(n, instrument.calendar, dtype=object),
+        expected=np.full(n, np.datetime64(session_date, "D")),
+        duplicate_keys=[],
+    )
+    return _split(frame, rule, reason)
+
+
+def apply_row_rules_batch(
+    frame: pd.DataFrame, instruments: Mapping[str, Instrument]
+) -> RuleOutcome:
+    """The same rules over many partitions at once: each row is judged against the partition
+    its own (symbol, session_date) names, as when a source's answer is cut into partitions
+    first. One pass of vectorised masks instead of one per partition: a 1,000-partition batch
+    spends milliseconds here instead of seconds of per-frame overhead."""
+    symbols = frame["symbol"].astype(object).to_numpy()
+    known = np.array([s in instruments for s in symbols], dtype=bool)
+    calendars = np.array(
+        [instruments[s].calendar if ok else "" for s, ok in zip(symbols, known, strict=True)],
+        dtype=object,
+    )
+    labels = pd.to_datetime(pd.Series(frame["session_date"]), errors="coerce").to_numpy()
+    rule, reason = _evaluate(
+        frame,
+        symbol_ok=known,
+        symbol_reason="symbol is not in the universe",
+        calendars=calendars,
+        expected=np.asarray(labels, dtype="datetime64[D]"),
+        duplicate_keys=["symbol", "session_date"],
+    )
+    return _split(frame, rule, reason)
+
+
+def _evaluate(
+    frame: pd.DataFrame,
+    *,
+    symbol_ok: np.ndarray,
+    symbol_reason: str,
+    calendars: np.ndarray,
+    expected: np.ndarray,
+    duplicate_keys: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rule, reason) per row: empty strings where every rule passes."""
+    n = len(frame)
     rule = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
 
-    def flag(mask: np.ndarray, name: str, why: str) -> None:
+    def flag(mask: np.ndarray, name: str, why: str | np.ndarray) -> None:
         fresh = mask & (rule == "")
         rule[fresh] = name
-        reason[fresh] = why
+        reason[fresh] = why if isinstance(why, str) else why[fresh]
 
-    flag(
-        frame["symbol"].to_numpy() != instrument.symbol,
-        "unknown_symbol",
-        f"row symbol differs from partition symbol {instrument.symbol}",
-    )
+    flag(~symbol_ok, "unknown_symbol", symbol_reason)
     ts = pd.DatetimeIndex(frame["ts"])
     nat = np.asarray(ts.isna())
     flag(nat, "bad_timestamp", "timestamp missing or unparseable")
@@ -85,20 +129,40 @@ def apply_row_rules(
     if not nat.all():
         sessions = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
         valid_ts = ~nat
-        sessions[valid_ts] = session_dates_of(instrument.calendar, ts[valid_ts], strict=True)
-        outside = valid_ts & (sessions != np.datetime64(session_date, "D"))
-        flag(
-            outside,
-            "outside_partition",
-            f"bar is not inside the {instrument.calendar} session of {session_date}",
-        )
+        for calendar in {c for c in calendars if c}:
+            rows = valid_ts & (calendars == calendar)
+            if rows.any():
+                sessions[rows] = session_dates_of(calendar, ts[rows], strict=True)
+        outside = valid_ts & symbol_ok & (sessions != expected)
+        if outside.any():
+            why = np.full(n, "", dtype=object)
+            where = np.flatnonzero(outside)
+            why[where] = [
+                f"bar is not inside the {calendars[i]} session of {_day(expected[i])}"
+                for i in where
+            ]
+            flag(outside, "outside_partition", why)
 
-    # Duplicates: every row sharing a timestamp is held back, since keeping one would be a
-    # silent choice between vendor rows.
-    dup = ts.duplicated(keep=False) & ~nat
-    flag(np.asarray(dup), "duplicate_timestamp", "more than one bar with this timestamp")
+    # Duplicates: every row sharing a timestamp (within its partition) is held back, since
+    # keeping one would be a silent choice between vendor rows.
+    keyed = frame[duplicate_keys].copy() if duplicate_keys else pd.DataFrame(index=frame.index)
+    keyed["ts"] = ts
+    dup = keyed.duplicated(keep=False).to_numpy() & ~nat
+    flag(dup, "duplicate_timestamp", "more than one bar with this timestamp")
+    return rule, reason
 
+
+def _day(value: np.datetime64) -> str:
+    return "an unlabelled day" if np.isnat(value) else str(value.astype("datetime64[D]"))
+
+
+def _split(frame: pd.DataFrame, rule: np.ndarray, reason: np.ndarray) -> RuleOutcome:
     bad = rule != ""
+    if not bad.any():
+        rejected = frame.iloc[:0].copy()
+        rejected["rule"] = pd.Series(dtype=object)
+        rejected["reason"] = pd.Series(dtype=object)
+        return RuleOutcome(passed=frame.reset_index(drop=True), rejected=rejected)
     rejected = frame.loc[bad].copy()
     rejected["rule"] = rule[bad]
     rejected["reason"] = reason[bad]

@@ -8,19 +8,21 @@ name; a partition whose source failed, or that has no valid row on a session day
 """
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
-from market_assets.bars import frame_checksum, to_arrow
+from market_assets.bars import table_checksum, to_arrow
 from market_assets.calendars import is_session
 from market_assets.collection_log import CollectionEntry, write_collection_log, write_quarantine
 from market_assets.landing import record_rejected
 from market_assets.partitions import BarPartition, bar_partitions, parse_partitions
-from market_assets.row_rules import apply_row_rules
+from market_assets.row_rules import apply_row_rules_batch
 from market_assets.storage_layout import raw_object_key
 from market_assets.universe import Instrument, UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
@@ -59,6 +61,43 @@ def _instruments(parts: list[BarPartition]) -> tuple[dict[str, Instrument], dict
     return found, unknown
 
 
+@dataclass
+class CheckedBatch:
+    """A source's answer after the row rules, cut into partitions without copying rows.
+
+    `table` holds the passing rows in BAR_ARROW_SCHEMA, sorted by (symbol, session_date) with
+    the source's order kept inside each partition, so a partition is a zero-copy slice; the
+    rules, the Arrow conversion and the checks of its schema run once for the whole batch.
+    """
+
+    table: pa.Table
+    slices: dict[tuple[str, dt.date], tuple[int, int]]
+    rows_in: Counter[tuple[str, dt.date]]
+    rejected: dict[tuple[str, dt.date], pd.DataFrame]
+
+
+def check_batch(frame: pd.DataFrame, instruments: dict[str, Instrument]) -> CheckedBatch:
+    # Rows whose (symbol, session_date) is missing name no partition; a source never sends
+    # them (its own labelling gives every row both), so they cannot be attributed here.
+    checked = apply_row_rules_batch(frame, instruments)
+    passed = checked.passed.sort_values(["symbol", "session_date"], kind="stable")
+    table = to_arrow(passed.reset_index(drop=True))
+    slices: dict[tuple[str, dt.date], tuple[int, int]] = {}
+    rows_in: Counter[tuple[str, dt.date]] = Counter()
+    for (symbol, day), positions in passed.groupby(
+        ["symbol", "session_date"], sort=False
+    ).indices.items():
+        key = (str(symbol), day)
+        slices[key] = (int(positions[0]), len(positions))
+        rows_in[key] += len(positions)
+    rejected: dict[tuple[str, dt.date], pd.DataFrame] = {}
+    for (symbol, day), rows in checked.rejected.groupby(["symbol", "session_date"], sort=False):
+        key = (str(symbol), day)
+        rejected[key] = rows.reset_index(drop=True)
+        rows_in[key] += len(rows)
+    return CheckedBatch(table, slices, rows_in, rejected)
+
+
 def collect_partitions(
     parts: list[BarPartition],
     sources: BarSourcesResource,
@@ -72,7 +111,7 @@ def collect_partitions(
         if part.symbol in instruments:
             by_source[sources.source_name(instruments[part.symbol])].append(part)
 
-    fetched: dict[tuple[str, dt.date], pd.DataFrame] = {}
+    batches: dict[str, CheckedBatch] = {}
     source_errors: dict[str, str] = {}
     for group in by_source.values():
         source = sources.source_for(instruments[group[0].symbol])
@@ -86,8 +125,9 @@ def collect_partitions(
             for s in symbols:
                 source_errors[s] = str(exc)
             continue
-        for (symbol, day), rows in frame.groupby(["symbol", "session_date"], sort=False):
-            fetched[(str(symbol), day)] = rows.reset_index(drop=True)
+        batch = check_batch(frame, instruments)
+        for s in symbols:
+            batches[s] = batch
 
     outcomes: list[PartitionOutcome] = []
     uploads: list[tuple[PartitionOutcome, ParquetObject]] = []
@@ -109,31 +149,34 @@ def collect_partitions(
             )
             outcomes.append(PartitionOutcome(part, entry, empty))
             continue
-        frame = fetched.get((part.symbol, part.session_date))
-        if frame is None or frame.empty:
+        batch = batches[part.symbol]
+        key = (part.symbol, part.session_date)
+        if not batch.rows_in[key]:
             if is_session(inst.calendar, part.session_date):
                 entry.status, entry.error = "failed", "source returned no bars for a session"
             else:
                 entry.status = "success"  # no session that day: nothing to store
             outcomes.append(PartitionOutcome(part, entry, empty))
             continue
-        checked = apply_row_rules(frame, inst, part.session_date)
-        entry.rows_in = len(frame)
-        entry.rows_quarantined = checked.rejected_count
-        outcome = PartitionOutcome(part, entry, checked.rejected)
-        if checked.passed.empty:
+        rejected = batch.rejected.get(key, empty)
+        entry.rows_in = batch.rows_in[key]
+        entry.rows_quarantined = len(rejected)
+        outcome = PartitionOutcome(part, entry, rejected)
+        if key not in batch.slices:
             entry.status, entry.error = "failed", "every row broke a rule (see quarantine)"
             outcomes.append(outcome)
             continue
-        good = checked.passed
-        key = raw_object_key(str(inst.base_timeframe), part.session_date, part.symbol)
-        checksum = frame_checksum(good)
-        meta = {"checksum": checksum, "rows": str(len(good))}
-        uploads.append((outcome, ParquetObject(key, to_arrow(good), meta)))
-        entry.rows_written = len(good)
-        entry.status = "partial" if checked.rejected_count else "success"
-        outcome.object_key, outcome.checksum = key, checksum
-        outcome.first_bar, outcome.last_bar = good["ts"].min(), good["ts"].max()
+        good = batch.table.slice(*batch.slices[key])
+        object_key = raw_object_key(str(inst.base_timeframe), part.session_date, part.symbol)
+        checksum = table_checksum(good)
+        meta = {"checksum": checksum, "rows": str(good.num_rows)}
+        uploads.append((outcome, ParquetObject(object_key, good, meta)))
+        entry.rows_written = good.num_rows
+        entry.status = "partial" if len(rejected) else "success"
+        outcome.object_key, outcome.checksum = object_key, checksum
+        bounds = pc.min_max(good.column("ts"))
+        outcome.first_bar = pd.Timestamp(bounds["min"].value, tz="UTC")
+        outcome.last_bar = pd.Timestamp(bounds["max"].value, tz="UTC")
         outcomes.append(outcome)
     # One parallel upload for the batch (a failed PUT fails the run, as a sequential one did).
     infos = s3.write_parquet_many([obj for _, obj in uploads])
