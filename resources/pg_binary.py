@@ -154,9 +154,22 @@ def _layouts(columns: list[_Column]) -> tuple[np.ndarray, np.ndarray]:
     if not varying:
         first = np.array([[c.widths[0] for c in columns]], dtype=np.int32)
         return first, np.zeros(n, dtype=np.int64)
-    matrix = np.column_stack([c.widths for c in columns])
-    distinct, inverse = np.unique(matrix, axis=0, return_inverse=True)
-    return distinct, inverse.reshape(-1)
+    # One int64 code per row, mixed-radix over the varying columns' distinct widths: a 1-D
+    # unique of integers, where `np.unique(matrix, axis=0)` sorts rows as opaque byte strings
+    # (5.8 s for 600k rows, measured, against milliseconds).
+    code = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for i in varying:
+        values, inverse = np.unique(columns[i].widths, return_inverse=True)
+        radix *= len(values)
+        if radix > 2**62:  # never for bar tables; a safe if slow path for wide tables
+            matrix = np.column_stack([c.widths for c in columns])
+            distinct, rows = np.unique(matrix, axis=0, return_inverse=True)
+            return distinct, rows.reshape(-1)
+        code = code * len(values) + inverse.reshape(-1)
+    _, first, layout = np.unique(code, return_index=True, return_inverse=True)
+    distinct = np.column_stack([c.widths[first] for c in columns]).astype(np.int32)
+    return distinct, layout.reshape(-1)
 
 
 def _records(columns: list[_Column], widths: np.ndarray, rows: np.ndarray) -> bytes:
