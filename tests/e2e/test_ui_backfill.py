@@ -5,7 +5,7 @@ asset page, opens the ``ohlcv`` asset group, clicks "Materialize all…", types 
 into the ``date`` dimension's range input, ticks USDJPY and EURUSD in the ``symbol``
 dimension's selector and clicks "Launch backfill". After the runs finish it opens the
 backfill page (overview and its runs) and the ``raw_bars`` Checks tab, and asserts there that
-the backfill succeeded and that the four checks of ``raw_bars`` passed.
+the backfill succeeded and that the six checks of ``raw_bars`` passed.
 
 What GraphQL does (the webserver's API, from the test): find the backfill the UI created,
 poll it until every run has finished (failing on a failed backfill or run), and verify that
@@ -37,7 +37,9 @@ LOCATION = "market_assets"
 GROUP = "ohlcv"
 ASSETS = ("raw_bars", "db_bars", "bar_rollups", "bar_snapshots")
 RAW_BARS_CHECKS = (
+    "expectation_suite",
     "ohlc_sanity",
+    "row_count",
     "schema_contract",
     "session_continuity",
     "unique_symbol_timeframe_ts",
