@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import pandas as pd
 
-from market_assets.bars import concat_bars
 from market_assets.timeframes import Timeframe
 from market_assets.universe import Instrument
 
@@ -35,22 +34,11 @@ class SourceError(RuntimeError):
 
 
 class BarSource(ABC):
-    """A provider of bars for one instrument and session at a time, or in batches."""
+    """A provider of bars for instruments x session dates, in one batch."""
 
     name: ClassVar[str] = "source"
 
     @abstractmethod
-    def fetch(
-        self,
-        instrument: Instrument,
-        session_date: dt.date,
-        timeframe: Timeframe | str | None = None,
-    ) -> pd.DataFrame:
-        """Bars of one session in the bar schema (empty frame for a non-session date).
-
-        `timeframe` defaults to the instrument's base timeframe.
-        """
-
     def fetch_many(
         self,
         instruments: Iterable[Instrument],
@@ -59,12 +47,20 @@ class BarSource(ABC):
     ) -> pd.DataFrame:
         """Every instrument x every session date, one frame sorted by symbol, timeframe, ts.
 
-        The default loops over `fetch`; sources that can batch (one HTTP call for a date
-        range, a vectorised generator) override it. The result must equal the concatenation
-        of the single fetches.
+        Batching is the contract because every source fetches ranges (one HTTP call for a date
+        range, a vectorised generator, one scan of the landing files), and a backfill asks
+        for thousands of partitions at once. `timeframe` defaults to each instrument's base
+        timeframe; non-session dates contribute no rows.
         """
-        frames = [self.fetch(inst, day, timeframe) for inst in instruments for day in session_dates]
-        return sort_bars(concat_bars(frames))
+
+    def fetch(
+        self,
+        instrument: Instrument,
+        session_date: dt.date,
+        timeframe: Timeframe | str | None = None,
+    ) -> pd.DataFrame:
+        """Bars of one session in the bar schema (empty frame for a non-session date)."""
+        return self.fetch_many([instrument], [session_date], timeframe)
 
 
 def sort_bars(df: pd.DataFrame) -> pd.DataFrame:

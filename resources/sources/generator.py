@@ -214,15 +214,6 @@ class GeneratorSource(BarSource):
 
     # --- public API ----------------------------------------------------------------------
 
-    def fetch(
-        self,
-        instrument: Instrument,
-        session_date: dt.date,
-        timeframe: Timeframe | str | None = None,
-    ) -> pd.DataFrame:
-        """One session of bars (M1, or D1 = the session's M1 rolled up); empty if no session."""
-        return self.fetch_many([instrument], [session_date], timeframe)
-
     def fetch_many(
         self,
         instruments: Iterable[Instrument],

@@ -334,15 +334,6 @@ class JQuantsSource(BarSource):
 
     # --- BarSource -------------------------------------------------------------------------
 
-    def fetch(
-        self,
-        instrument: Instrument,
-        session_date: dt.date,
-        timeframe: Timeframe | str | None = None,
-    ) -> pd.DataFrame:
-        """One session of one instrument (empty for a non-session date)."""
-        return self.fetch_many([instrument], [session_date], timeframe)
-
     def fetch_many(
         self,
         instruments: Iterable[Instrument],

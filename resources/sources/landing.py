@@ -571,14 +571,6 @@ class LandingSource(BarSource):
             out.append(cached)
         return out
 
-    def fetch(
-        self,
-        instrument: Instrument,
-        session_date: dt.date,
-        timeframe: Timeframe | str | None = None,
-    ) -> pd.DataFrame:
-        return self.fetch_many([instrument], [session_date], timeframe)
-
     def fetch_many(
         self,
         instruments: Iterable[Instrument],

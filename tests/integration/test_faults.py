@@ -191,9 +191,6 @@ class _Tripwire(BarSource):
     def __init__(self) -> None:
         self.inner = GeneratorSource()
 
-    def fetch(self, instrument, session_date, timeframe=None):  # type: ignore[no-untyped-def]
-        return self.fetch_many([instrument], [session_date], timeframe)
-
     def fetch_many(self, instruments, session_dates, timeframe=None):  # type: ignore[no-untyped-def]
         action, _Tripwire.action = _Tripwire.action, None
         if action is not None:
