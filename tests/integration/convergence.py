@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
+import psycopg
 
 from market_assets.bars import frame_checksum, from_arrow
 from market_assets.partitions import BarPartition
@@ -24,7 +25,7 @@ from resources.sources.generator import GeneratorSource
 
 _DB_ROWS = (
     "SELECT symbol, timeframe, ts, session_date, open, high, low, close, volume, adj_factor,"
-    " source FROM ohlcv_bars WHERE symbol = %s AND session_date = %s"
+    " source FROM ohlcv_bars WHERE symbol = %s AND session_date = %s ORDER BY ts"
 )
 
 
@@ -49,13 +50,20 @@ def s3_state(s3: S3Resource, part: BarPartition) -> PartitionState:
     return PartitionState(len(frame), frame["ts"].nunique(), frame_checksum(frame))
 
 
+def stored_bars(conn: psycopg.Connection, symbol: str, day: dt.date) -> pd.DataFrame:
+    """One partition's rows in ohlcv_bars, in time order, `ts` as UTC timestamps."""
+    cur = conn.execute(_DB_ROWS, (symbol, day))
+    frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or []])
+    if not frame.empty:
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
+
+
 def db_state(postgres: PostgresResource, part: BarPartition) -> PartitionState:
     with postgres.connection() as conn:
-        cur = conn.execute(_DB_ROWS, (part.symbol, part.session_date))
-        frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or []])
+        frame = stored_bars(conn, part.symbol, part.session_date)
     if frame.empty:
         return PartitionState(0, 0, "")
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return PartitionState(len(frame), frame["ts"].nunique(), frame_checksum(frame))
 
 

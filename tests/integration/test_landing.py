@@ -31,6 +31,7 @@ from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource, SourceError
 from resources.sources.landing import LandingFile, LandingSource, S3FileStore
+from tests.integration.convergence import stored_bars
 from tests.plugins.stores import DbTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -89,15 +90,7 @@ def _land(s3: S3Resource, postgres: PostgresResource, key: str, fixture: str | b
 
 def _db_rows(db: DbTarget, symbol: str, day: dt.date) -> pd.DataFrame:
     with db.connect() as conn:
-        cur = conn.execute(
-            "SELECT symbol, timeframe, ts, session_date, open, high, low, close, volume,"
-            " adj_factor, source FROM ohlcv_bars WHERE symbol = %s AND session_date = %s"
-            " ORDER BY ts",
-            (symbol, day),
-        )
-        frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    return frame
+        return stored_bars(conn, symbol, day)
 
 
 def _stored(s3: S3Resource, db: DbTarget, symbol: str, day: dt.date) -> tuple[str, str]:

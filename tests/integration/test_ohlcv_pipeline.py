@@ -18,6 +18,8 @@ from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.generator import GeneratorSource
 from resources.sources.resource import BarSourcesResource
+from tests.integration.convergence import stored_bars
+from tests.integration.runs import materialize_range
 from tests.plugins.stores import DbTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -28,14 +30,7 @@ SYMBOLS = ["USDJPY", "7203"]
 
 def _db_rows(db: DbTarget, symbol: str, day: dt.date) -> pd.DataFrame:
     with db.connect() as conn:
-        cur = conn.execute(
-            "SELECT symbol, timeframe, ts, session_date, open, high, low, close, volume,"
-            " adj_factor, source FROM ohlcv_bars WHERE symbol = %s AND session_date = %s"
-            " ORDER BY ts",
-            (symbol, day),
-        )
-        cols = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=cols)
+        return stored_bars(conn, symbol, day)
 
 
 def _run_batch(parts, s3, postgres):  # type: ignore[no-untyped-def]
@@ -64,7 +59,6 @@ def test_batch_lands_in_s3_and_db_identically(
         assert frame_checksum(in_s3) == frame_checksum(want)
         in_db = _db_rows(db, part.symbol, part.session_date)
         assert len(in_db) == len(want)
-        in_db["ts"] = pd.to_datetime(in_db["ts"], utc=True)
         assert frame_checksum(in_db) == frame_checksum(want)
 
 
@@ -144,21 +138,14 @@ def test_full_family_through_dagster_publishes_snapshots(
     from market_assets.snapshots import decode
     from resources.cache_keys import snapshot_info_key, snapshot_key
 
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("symbols", ["USDJPY", "7203"])
-    result = materialize(
-        [*OHLCV_ASSETS, *BAR_CHECKS],
-        instance=instance,
-        resources={
-            "s3": s3_store,
-            "postgres": postgres,
-            "redis": redis_store,
-            "sources": BarSourcesResource(),
-        },
-        tags={
-            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], "USDJPY")),
-            "dagster/asset_partition_range_end": str(partition_key(DAYS[1], "7203")),
-        },
+    result = materialize_range(
+        s3_store,
+        postgres,
+        redis_store,
+        ["USDJPY", "7203"],
+        DAYS[0],
+        DAYS[1],
+        assets=[*OHLCV_ASSETS, *BAR_CHECKS],
     )
     assert result.success
     snaps = result.asset_materializations_for_node("bar_snapshots")[0].metadata
