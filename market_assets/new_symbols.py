@@ -16,7 +16,6 @@ switched on is the backfill's business, not a burst of runs.
 
 import datetime as dt
 import json
-from collections import defaultdict
 
 from dagster import (
     DefaultSensorStatus,
@@ -37,7 +36,7 @@ from market_assets.masters.registration import (
 from market_assets.partitions import symbols
 from market_assets.schedules import capped_windows
 from market_assets.settings import automation_enabled, new_symbol_sessions
-from market_assets.universe import UnknownSymbolError, default_universe, symbol_for_jquants_code
+from market_assets.universe import default_universe, symbol_for_jquants_code
 from resources.postgres import PostgresResource
 from resources.queries import query
 
@@ -57,15 +56,8 @@ def history_requests(
 ) -> list[RunRequest]:
     """Runs per calendar and contiguous block of new symbols (capped in size), over their
     recent sessions."""
-    universe = default_universe()
-    by_calendar: dict[str, list[str]] = defaultdict(list)
-    for symbol in new:
-        try:
-            by_calendar[universe.resolve(symbol).calendar].append(symbol)
-        except UnknownSymbolError:
-            continue
     requests = []
-    for calendar, chosen in sorted(by_calendar.items()):
+    for calendar, chosen in sorted(default_universe().by_calendar(new).items()):
         days = recent_sessions(calendar, today, count)
         if not days:
             continue

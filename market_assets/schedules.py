@@ -25,7 +25,7 @@ from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
 from market_assets.masters.registration import active_company_codes, scheduled_symbols
 from market_assets.partitions import symbols
 from market_assets.settings import automation_enabled
-from market_assets.universe import UnknownSymbolError, default_universe
+from market_assets.universe import default_universe
 from resources.postgres import PostgresResource
 
 
@@ -71,14 +71,7 @@ def capped_windows(
 def market_run_requests(
     calendar: str, session_date: dt.date, registered: list[str], active: list[str], name: str
 ) -> list[RunRequest]:
-    universe = default_universe()
-    chosen = []
-    for symbol in active:
-        try:
-            if universe.resolve(symbol).calendar == calendar:
-                chosen.append(symbol)
-        except UnknownSymbolError:
-            continue
+    chosen = default_universe().by_calendar(active).get(calendar, [])
     requests = []
     for window in capped_windows(session_date, session_date, chosen, registered):
         requests.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -305,6 +305,19 @@ class Universe:
         if is_tse_code(symbol):
             return equity_instrument(symbol, name=name, template=self.new_equity)
         return self.get(symbol)  # raises UnknownSymbolError
+
+    def by_calendar(self, symbols: Iterable[str]) -> dict[str, list[str]]:
+        """The given symbols grouped by their exchange calendar, in the order given; symbols
+        the universe cannot resolve are left out (schedules and sensors skip them; the
+        assets quarantine them with a reason)."""
+        groups: dict[str, list[str]] = {}
+        for symbol in symbols:
+            try:
+                calendar = self.resolve(symbol).calendar
+            except UnknownSymbolError:
+                continue
+            groups.setdefault(calendar, []).append(symbol)
+        return groups
 
     def symbols(self, active_only: bool = True) -> list[str]:
         return [i.symbol for i in self.instruments if i.active or not active_only]

@@ -29,7 +29,7 @@ from market_assets.checks.evaluation import record_metrics
 from market_assets.checks.results import to_check_result
 from market_assets.quality.config import Deadline
 from market_assets.quality.freshness import CHECK_NAMES, check_freshness
-from market_assets.universe import UnknownSymbolError, default_universe
+from market_assets.universe import default_universe
 from resources.postgres import PostgresResource
 
 
@@ -39,15 +39,7 @@ def utc_now() -> dt.datetime:
 
 
 def market_symbols(symbols: list[str], calendar: str) -> list[str]:
-    universe = default_universe()
-    chosen = []
-    for symbol in symbols:
-        try:
-            if universe.resolve(symbol).calendar == calendar:
-                chosen.append(symbol)
-        except UnknownSymbolError:
-            continue
-    return sorted(chosen)
+    return sorted(default_universe().by_calendar(symbols).get(calendar, []))
 
 
 def scheduled_market_symbols(

@@ -261,3 +261,11 @@ def test_instruments_and_universe_pickle() -> None:
     assert clone.symbols() == u.symbols()
     assert clone.by_vendor("yfinance", "7203.T").symbol == "7203"
     assert pickle.loads(pickle.dumps(Timeframe.H4)) is Timeframe.H4
+
+
+def test_by_calendar_groups_in_given_order_and_skips_unknown_symbols() -> None:
+    universe = default_universe()
+    groups = universe.by_calendar(["USDJPY", "7203", "NOPE", "EURUSD", "6758"])
+    assert groups["FX24X5"] == ["USDJPY", "EURUSD"]
+    assert groups["XTKS"] == ["7203", "6758"]
+    assert not any("NOPE" in group for group in groups.values())
