@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import psycopg
 
+from market_assets.adjustment_store import record_events
 from market_assets.bars import BAR_COLUMNS
 from resources.postgres import PostgresResource
 from resources.queries import query
@@ -55,6 +56,8 @@ class ReplaceStats:
     deleted: Counter[tuple[str, dt.date]] = field(default_factory=Counter)
     # Partitions that took the append-only path (they held no rows before).
     appended_partitions: int = 0
+    # Adjustment events written for the partitions (market_assets.adjustments).
+    adjustment_events: int = 0
 
 
 def _arrays(partitions: list[Partition]) -> dict[str, list[object]]:
@@ -148,4 +151,7 @@ def replace_partitions(
             rest = bars[~fresh]
             if careful or not rest.empty:
                 _upsert(postgres, conn, rest, careful, stats)
+        # The partitions' adjustment events are part of what is replaced: same transaction,
+        # same locks, so a concurrent load can never leave its events beside another's bars.
+        stats.adjustment_events = record_events(conn, bars, [(s, d) for s, _, d in partitions])
     return stats

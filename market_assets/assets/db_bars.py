@@ -9,7 +9,6 @@ database had.
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from market_assets.adjustment_store import record_events
 from market_assets.assets.automation import FOLLOW_PARENT
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.assets.raw_bars import raw_bars
@@ -51,17 +50,14 @@ def load_partitions_from_s3(
         except UnknownSymbolError:
             continue
         keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
-    loaded: list[pd.DataFrame] = []
 
     def read_objects() -> pd.DataFrame:  # under the partitions' locks: never a stale read
         present = existing_keys(s3, {k for _, _, k in keyed})
-        loaded.append(concat_bars([from_arrow(s3.read_many(present)) if present else empty_bars()]))
-        return loaded[-1]
+        return concat_bars([from_arrow(s3.read_many(present)) if present else empty_bars()])
 
     stats = replace_partitions(
         postgres, read_objects, [(p.symbol, tf, p.session_date) for p, tf, _ in keyed]
     )
-    bars = loaded[-1] if loaded else empty_bars()
     entries = [
         CollectionEntry(
             asset=ASSET,
@@ -78,13 +74,12 @@ def load_partitions_from_s3(
     ]
     with postgres.transaction() as conn:
         write_collection_log(conn, entries)
-        events = record_events(conn, bars, [(p.symbol, p.session_date) for p, _, _ in keyed])
     return {
         "rows": stats.rows,
         "inserted": sum(stats.inserted.values()),
         "revised": sum(stats.revised.values()),
         "deleted": sum(stats.deleted.values()),
-        "adjustment_events": events,
+        "adjustment_events": stats.adjustment_events,
     }
 
 

@@ -231,3 +231,21 @@ def test_a_pool_of_one_loads_without_waiting_for_itself(db: DbTarget) -> None:
         assert sum(stats.inserted.values()) == len(bars)
     finally:
         single.close()
+
+
+def test_adjustment_events_are_replaced_with_their_partitions(
+    postgres: PostgresResource,
+) -> None:
+    from market_assets.adjustment_store import events_after
+
+    bars = _bars(["7203"], DAYS)
+    split = bars.copy()
+    split.loc[split["session_date"] == DAYS[1], "adj_factor"] = 0.5
+    stats = replace_partitions(postgres, split, _parts(["7203"], DAYS))
+    assert stats.adjustment_events == 1
+    with postgres.connection() as conn:
+        assert events_after(conn, "7203", DAYS[0])["factor"].tolist() == [0.5]
+    again = replace_partitions(postgres, bars, _parts(["7203"], DAYS))
+    assert again.adjustment_events == 0
+    with postgres.connection() as conn:
+        assert events_after(conn, "7203", DAYS[0]).empty
