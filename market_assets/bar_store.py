@@ -27,6 +27,7 @@ import psycopg
 
 from market_assets.adjustment_store import record_events
 from market_assets.bars import BAR_COLUMNS
+from market_assets.partition_window import window_arrays
 from resources.postgres import PostgresResource
 from resources.queries import query
 
@@ -65,6 +66,7 @@ def _arrays(partitions: list[Partition]) -> dict[str, list[object]]:
         "symbols": [p[0] for p in partitions],
         "timeframes": [p[1] for p in partitions],
         "dates": [p[2] for p in partitions],
+        **window_arrays((p[0], p[2]) for p in partitions),
     }
 
 

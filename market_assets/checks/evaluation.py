@@ -24,6 +24,7 @@ from market_assets.bars import frame_checksum, from_arrow, normalize_bars
 from market_assets.calendars import expected_minute_bars, is_session
 from market_assets.contracts import contract_failures
 from market_assets.db.policies import PolicySettings, m1_horizon
+from market_assets.partition_window import window_arrays
 from market_assets.partitions import BarPartition, dates_by_symbol
 from market_assets.snapshots import decode
 from market_assets.storage_layout import existing_keys, raw_object_key
@@ -303,8 +304,16 @@ def in_database_window(
     return kept, older
 
 
+def _partition_params(parts: list[BarPartition]) -> dict[str, list[Any]]:
+    return {
+        "symbols": [p.symbol for p in parts],
+        "dates": [p.session_date for p in parts],
+        **window_arrays((p.symbol, p.session_date) for p in parts),
+    }
+
+
 def _db_bars(postgres: PostgresResource, parts: list[BarPartition]) -> pd.DataFrame:
-    params = {"symbols": [p.symbol for p in parts], "dates": [p.session_date for p in parts]}
+    params = _partition_params(parts)
     with postgres.connection() as conn:
         cur = conn.execute(query("checks/partition_bars"), params)
         frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or []])
@@ -354,7 +363,7 @@ def check_d1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
     """Needs only the database: no S3 read. Sessions older than the M1 retention are not
     judged (their D1 bars stay, their M1 bars may be gone)."""
     parts, older = in_database_window(parts)
-    params = {"symbols": [p.symbol for p in parts], "dates": [p.session_date for p in parts]}
+    params = _partition_params(parts)
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/d1_vs_m1"), params).fetchall()
         conn.rollback()
@@ -386,7 +395,7 @@ def check_h1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
     aggregate or a rollup table with the same columns. Sessions older than the M1 retention
     are not judged."""
     parts, older = in_database_window(parts)
-    params = {"symbols": [p.symbol for p in parts], "dates": [p.session_date for p in parts]}
+    params = _partition_params(parts)
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/h1_vs_m1"), params).fetchall()
         conn.rollback()

@@ -249,3 +249,37 @@ def test_adjustment_events_are_replaced_with_their_partitions(
     assert again.adjustment_events == 0
     with postgres.connection() as conn:
         assert events_after(conn, "7203", DAYS[0]).empty
+
+
+def test_bars_table_keeps_only_its_primary_key(db: DbTarget) -> None:
+    """Migration 0007: one index per bar row (load speed); partitions are found by ts window."""
+    with db.connect() as conn:
+        indexes = {
+            name
+            for (name,) in conn.execute(
+                "SELECT indexname FROM pg_indexes"
+                " WHERE schemaname = %s AND tablename = 'ohlcv_bars'",
+                (db.schema,),
+            ).fetchall()
+        }
+    assert indexes == {"ohlcv_bars_pkey"}
+
+
+def test_rows_stored_under_a_date_that_is_no_longer_a_session_are_still_replaced(
+    postgres: PostgresResource, db: DbTarget
+) -> None:
+    """A holiday added to the calendar after bars were stored: the calendar-free window still
+    finds that partition's rows, so re-materialising it (now empty) deletes them."""
+    holiday = dt.date(2024, 3, 16)  # a Saturday: no XTKS session
+    bars = _bars(["7203"], DAYS[:1])
+    shifted = bars.head(5).copy()
+    shifted["ts"] = shifted["ts"] + pd.Timedelta(days=5)
+    shifted["session_date"] = holiday
+    replace_partitions(postgres, pd.concat([bars, shifted]), _parts(["7203"], [DAYS[0], holiday]))
+    assert (_stored(db)["session_date"] == holiday).sum() == 5
+
+    stats = replace_partitions(postgres, bars.iloc[0:0], _parts(["7203"], [holiday]))
+    assert stats.deleted == Counter({("7203", holiday): 5})
+    stored = _stored(db)
+    assert (stored["session_date"] == holiday).sum() == 0
+    assert len(stored) == len(bars)

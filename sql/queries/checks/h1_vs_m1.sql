@@ -2,9 +2,11 @@
 -- their M1 bars, one row per hour: 'missing' (M1 bars, no H1 bar), 'orphan' (an H1 bar without
 -- M1 bars) or 'differs'. Same bucket origin as the rollups (2000-01-01 00:00 UTC). Volume is a
 -- float sum taken in another order by the hierarchy (M5 -> M15 -> M30 -> H1), so it is compared
--- with a relative tolerance; prices and counts must be equal.
+-- with a relative tolerance; prices and counts must be equal. [lo, hi) is the ts window enclosing
+-- each partition's M1 bars (market_assets.partition_window).
 WITH p AS (
-    SELECT * FROM unnest(%(symbols)s::text[], %(dates)s::date[]) AS p(symbol, session_date)
+    SELECT * FROM unnest(%(symbols)s::text[], %(dates)s::date[], %(lo)s::timestamptz[],
+                         %(hi)s::timestamptz[]) AS p(symbol, session_date, lo, hi)
 ), flat AS (
     SELECT date_bin('1 hour', b.ts, TIMESTAMPTZ '2000-01-01 00:00+00') AS ts,
            b.symbol, b.session_date, min(b.ts) AS first_ts,
@@ -12,7 +14,8 @@ WITH p AS (
            (array_agg(b.close ORDER BY b.ts DESC))[1] AS close, sum(b.volume) AS volume,
            count(*) AS bar_count
     FROM ohlcv_bars b
-    JOIN p ON b.symbol = p.symbol AND b.session_date = p.session_date
+    JOIN p ON b.symbol = p.symbol AND b.ts >= p.lo AND b.ts < p.hi
+          AND b.session_date = p.session_date
     WHERE b.timeframe = 'M1'
     GROUP BY 1, b.symbol, b.session_date
 ), stored AS (
