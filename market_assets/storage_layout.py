@@ -30,5 +30,5 @@ def raw_object_key(timeframe: str, session_date: dt.date, symbol: str) -> str:
 def existing_keys(s3: S3Resource, keys: set[str]) -> list[str]:
     """The objects among `keys` that exist, one LIST per session date rather than a HEAD each."""
     prefixes = {k.rsplit("/symbol=", 1)[0] + "/" for k in keys}
-    found = {o.key for prefix in sorted(prefixes) for o in s3.list_objects(prefix)}
+    found = {o.key for o in s3.list_many(sorted(prefixes))}
     return sorted(keys & found)

@@ -209,6 +209,21 @@ class S3Resource(ConfigurableResource):
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
 
+    def list_many(self, prefixes: Sequence[str]) -> list[ObjectInfo]:
+        """Every object under each of `prefixes`, `upload_threads` LISTs at a time.
+
+        Why threads: finding a batch's objects takes one LIST per session date, and 100
+        sequential LISTs were 1.4 s of a 1,000-partition batch spent waiting on round trips.
+        """
+        if len(prefixes) <= 1 or self.upload_threads == 1:
+            return [o for prefix in prefixes for o in self.list_objects(prefix)]
+        self.client()  # created once, before the threads share it
+        with ThreadPoolExecutor(
+            max_workers=min(self.upload_threads, len(prefixes)), thread_name_prefix="s3-list"
+        ) as pool:
+            listed = pool.map(lambda prefix: list(self.list_objects(prefix)), prefixes)
+            return [o for objects in listed for o in objects]
+
     def exists(self, key: str) -> bool:
         try:
             self.client().head_object(Bucket=self.bucket, Key=self.full_key(key))

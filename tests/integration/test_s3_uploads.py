@@ -35,3 +35,16 @@ def test_one_failing_object_raises_after_the_others_are_written(s3_store: S3Reso
     with pytest.raises(ValueError, match="may not contain"):
         s3_store.write_parquet_many([*objects[:2], bad, *objects[2:]])
     assert {o.key for o in s3_store.list_objects("par/")} == {o.key for o in objects}
+
+
+def test_listing_many_prefixes_in_parallel_finds_exactly_their_objects(
+    s3_store: S3Resource,
+) -> None:
+    objects = _objects(9)
+    s3_store.write_parquet_many(objects)
+    prefixes = [f"par/k={i}/" for i in (0, 3, 4, 8)] + ["par/k=99/"]  # the last holds nothing
+    for threads in (1, 4):
+        listed = s3_store.model_copy(update={"upload_threads": threads}).list_many(prefixes)
+        assert sorted(o.key for o in listed) == sorted(
+            f"par/k={i}/part.parquet" for i in (0, 3, 4, 8)
+        )
