@@ -204,7 +204,7 @@ class BarReader:
             if not present:
                 return None
             bars = from_arrow(self.s3.read_many(present))
-        except StoreUnavailableError:
+        except (StoreUnavailableError, FileNotFoundError):  # down, or an object gone since LIST
             return None
         frame = bars.set_index("ts").sort_index()[READ_COLUMNS[1:]]
         return _window(frame, start, end, last_n)

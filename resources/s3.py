@@ -53,7 +53,9 @@ class S3Resource(ConfigurableResource):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     request_timeout_s: float = Field(default=60.0, gt=0)
     compression: str = "zstd"
-    upload_threads: int = Field(default=8, ge=1, le=64, description="Parallel PUTs per batch.")
+    upload_threads: int = Field(
+        default=8, ge=1, le=64, description="Parallel PUTs, GETs and LISTs per batch."
+    )
 
     _fs: pafs.S3FileSystem | None = PrivateAttr(default=None)
     _client: Any = PrivateAttr(default=None)
@@ -176,26 +178,53 @@ class S3Resource(ConfigurableResource):
         return [f.result() for f in futures]
 
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
-        path = f"{self.bucket}/{self.full_key(key)}"
-        try:
-            return pq.read_table(path, filesystem=self.filesystem(), columns=columns)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if "NoSuchKey" in str(exc) or "does not exist" in str(exc):
-                raise FileNotFoundError(key) from exc
-            raise self._unavailable(exc) from exc
+        """One object in one GET: a consistent version even while a concurrent run replaces
+        it (see `read_many`). A missing key raises FileNotFoundError."""
+        return self._parse(key, self._get_body(key), columns)
 
     def read_many(self, keys: list[str], columns: list[str] | None = None) -> pa.Table:
-        """Several objects as one table through a pyarrow dataset (parallel GETs)."""
-        import pyarrow.dataset as ds
+        """Several objects as one table, each object fetched whole in one GET,
+        `upload_threads` GETs at a time.
 
-        paths = [f"{self.bucket}/{self.full_key(k)}" for k in keys]
+        Why not a pyarrow dataset over the keys: Arrow takes each object's size from a HEAD,
+        then reads the footer and the column chunks with ranged GETs. When a concurrent run
+        replaces the object in between (overlapping backfills, a daily run during a
+        backfill), those ranges come from two versions and the read fails with "Couldn't
+        deserialize thrift". One GET per object returns one version, as S3 promises; the
+        objects are one partition each (tens to hundreds of KB), so whole-object GETs cost no
+        more than the ranged ones.
+        """
+        if not keys:
+            raise ValueError("read_many needs at least one key")
+        if len(keys) == 1 or self.upload_threads == 1:
+            bodies = [self._get_body(k) for k in keys]
+        else:
+            self.client()  # created once, before the threads share it
+            with ThreadPoolExecutor(
+                max_workers=min(self.upload_threads, len(keys)), thread_name_prefix="s3-get"
+            ) as pool:
+                bodies = list(pool.map(self._get_body, keys))
+        tables = [self._parse(k, b, columns) for k, b in zip(keys, bodies, strict=True)]
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def _get_body(self, key: str) -> bytes:
         try:
-            dataset = ds.dataset(paths, format="parquet", filesystem=self.filesystem())
-            return dataset.to_table(columns=columns)
-        except OSError as exc:
+            response = self.client().get_object(Bucket=self.bucket, Key=self.full_key(key))
+            return response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from exc
             raise self._unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable(exc) from exc
+
+    @staticmethod
+    def _parse(key: str, body: bytes, columns: list[str] | None) -> pa.Table:
+        """The object's bytes as a table; bytes that are not Parquet name their key."""
+        try:
+            return pq.read_table(pa.BufferReader(body), columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(f"s3 object {key} is not a readable Parquet file: {exc}") from exc
 
     # -- listing and deleting --------------------------------------------------------------
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:

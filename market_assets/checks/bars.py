@@ -49,7 +49,7 @@ from market_assets.checks.evaluation import (
     load_batch,
     record_metrics,
 )
-from market_assets.checks.freshness import FRESHNESS_CHECKS
+from market_assets.checks.freshness import freshness_checks
 from market_assets.checks.results import to_check_result as _result
 from market_assets.partitions import BarPartition, parse_partitions
 from resources.postgres import PostgresResource
@@ -148,20 +148,40 @@ def s3_db_reconciliation(
     )
 
 
-@asset_check(asset=bar_rollups, description="Each D1 bar equals the aggregate of its M1 bars.")
-def d1_equals_m1_aggregate(
-    context: AssetCheckExecutionContext, postgres: PostgresResource
-) -> AssetCheckResult:
-    parts = _parts(context)
-    return _recorded(context, postgres, parts, check_d1_rollup(parts, postgres))
+ROLLUP_SPECS = [
+    AssetCheckSpec(
+        "d1_equals_m1_aggregate",
+        asset=bar_rollups,
+        description="Each D1 bar equals the aggregate of its M1 bars.",
+    ),
+    AssetCheckSpec(
+        "h1_equals_m1_aggregate",
+        asset=bar_rollups,
+        description="Each H1 bar equals the aggregate of its M1 bars.",
+    ),
+]
 
 
-@asset_check(asset=bar_rollups, description="Each H1 bar equals the aggregate of its M1 bars.")
-def h1_equals_m1_aggregate(
+@multi_asset_check(
+    specs=ROLLUP_SPECS,
+    can_subset=True,
+    description="Rollups against their M1 bars, in one step (one Dagster step per check costs"
+    " a walk over every partition key of bar_rollups in a batched run).",
+)
+def rollup_checks(
     context: AssetCheckExecutionContext, postgres: PostgresResource
-) -> AssetCheckResult:
+) -> Iterator[AssetCheckResult]:
     parts = _parts(context)
-    return _recorded(context, postgres, parts, check_h1_rollup(parts, postgres))
+    selected = {key.name for key in context.selected_asset_check_keys}
+    evaluators = {
+        "d1_equals_m1_aggregate": check_d1_rollup,
+        "h1_equals_m1_aggregate": check_h1_rollup,
+    }
+    outcomes = [
+        evaluate(parts, postgres) for name, evaluate in evaluators.items() if name in selected
+    ]
+    record_metrics(postgres, outcomes, context.run.run_id, parts)
+    yield from (_result(o) for o in outcomes)
 
 
 @asset_check(asset=bar_snapshots, description="The Redis M1 snapshot equals the database.")
@@ -176,8 +196,7 @@ def snapshot_matches_database(
 BAR_CHECKS = [
     raw_bars_checks,
     s3_db_reconciliation,
-    d1_equals_m1_aggregate,
-    h1_equals_m1_aggregate,
+    rollup_checks,
     snapshot_matches_database,
-    *FRESHNESS_CHECKS,
+    freshness_checks,
 ]

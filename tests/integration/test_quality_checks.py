@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
+from dagster import (
+    AssetCheckKey,
+    AssetCheckSeverity,
+    AssetSelection,
+    DagsterInstance,
+    materialize,
+)
 
 from market_assets.assets.db_bars import db_bars
 from market_assets.bar_store import replace_partitions
@@ -212,9 +218,7 @@ def test_freshness_check_in_dagster_uses_registered_symbols_and_records_metrics(
     db: DbTarget,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    check = next(
-        c for c in freshness_checks.FRESHNESS_CHECKS if "freshness_fx" in str(c.check_keys)
-    )
+    check = freshness_checks.freshness_checks
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("symbols", ["USDJPY", "7203"])
     day = PART.session_date
@@ -226,7 +230,7 @@ def test_freshness_check_in_dagster_uses_registered_symbols_and_records_metrics(
         # A check-only run without partitions, as the automation sensor launches it.
         run = materialize(
             [db_bars, check],
-            selection=AssetSelection.checks(check),
+            selection=AssetSelection.checks(AssetCheckKey(db_bars.key, "freshness_fx")),
             instance=instance,
             resources={"postgres": postgres, "s3": s3_store},
         )
