@@ -1,8 +1,9 @@
-"""Reading 30 sessions of one symbol's M1 bars from S3 (SeaweedFS): dataset scan vs GET loop.
+"""Reading 30 sessions of one symbol's M1 bars from S3 (SeaweedFS): parallel whole-object
+GETs vs the sequential GET loop.
 
-Project path: `S3Resource.read_many(keys)` (one pyarrow dataset over the partition objects,
-fetched in parallel by Arrow's I/O threads) and `from_arrow` to the bar frame, exactly what
-`db_bars` and the S3 layer of `get_ohlcv` do with the keys of a window. The whole read path of
+Project path: `S3Resource.read_many(keys)` (each partition object fetched whole in one GET,
+`upload_threads` at a time, parsed from the bytes) and `from_arrow` to the bar frame, exactly
+what `db_bars` and the S3 layer of `get_ohlcv` do with the keys of a window. The whole read path of
 `BarReader.get` for the same window (which first LISTs each session's prefix to skip missing
 objects) is reported alongside, not as the target.
 
