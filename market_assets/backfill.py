@@ -17,7 +17,6 @@ from market_assets.assets.bar_snapshots import publish_symbols
 from market_assets.assets.db_bars import load_partitions_from_s3
 from market_assets.assets.ohlcv import OHLCV_ASSETS
 from market_assets.calendars import sessions_in_range
-from market_assets.checks.bars import BAR_CHECKS
 from market_assets.partitions import BarPartition, partition_key, symbols
 from market_assets.rollups import refresh_rollups
 from market_assets.snapshots import DEFAULT_BARS
@@ -90,7 +89,7 @@ def run_backfill(
     outcomes = []
     for window in plan_runs(start, end, chosen, registered, days_per_run):
         result = materialize(
-            [*OHLCV_ASSETS, *BAR_CHECKS],
+            OHLCV_ASSETS,  # with their checks (check_specs)
             instance=instance,
             resources={**store_resources(), "sources": source_resource()},
             tags={**window.range_tags(), "dagster/backfill-cli": "true"},

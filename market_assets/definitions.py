@@ -12,7 +12,6 @@ from dagster import Definitions, in_process_executor
 
 from market_assets.assets.masters import MASTER_ASSETS
 from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.checks.bars import BAR_CHECKS
 from market_assets.checks.masters import MASTER_CHECKS
 from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
 from market_assets.schedules import SCHEDULES
@@ -22,7 +21,7 @@ from resources.masters.resource import master_source_resource
 
 defs = Definitions(
     assets=[*OHLCV_ASSETS, *MASTER_ASSETS],
-    asset_checks=[*BAR_CHECKS, *MASTER_CHECKS],
+    asset_checks=MASTER_CHECKS,  # the OHLCV checks are check_specs of their assets
     jobs=[ohlcv_job, master_sync_job, database_maintenance],
     schedules=SCHEDULES,
     sensors=SENSORS,

@@ -4,27 +4,57 @@ W1 and MN1 are views over D1 and need no refresh. S3 keeps the base timeframe on
 rollup is derived and can be rebuilt from the bars.
 """
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from market_assets.assets.automation import FOLLOW_PARENT
-from market_assets.assets.db_bars import db_bars
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
-from market_assets.partitions import bar_partitions, parse_partitions
+from market_assets.assets.selection import materializing, run_partitions, selected_checks
+from market_assets.checks.bars import BAR_ROLLUPS, DB_BARS, ROLLUP_SPECS, rollup_results
+from market_assets.partitions import bar_partitions
 from market_assets.rollups import refresh_rollups
 from resources.postgres import PostgresResource
 
 
-@asset(
-    deps=[db_bars],
+@multi_asset(
+    specs=[
+        AssetSpec(
+            BAR_ROLLUPS,
+            deps=[DB_BARS],
+            partitions_def=bar_partitions,
+            automation_condition=FOLLOW_PARENT,
+            code_version="1",
+            group_name="ohlcv",
+            kinds={"postgres", "timescale"},
+            description="M5..D1 as continuous aggregates or rollup tables; W1 and MN1 as views.",
+            skippable=True,
+        )
+    ],
+    check_specs=ROLLUP_SPECS,
+    can_subset=True,
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
-    automation_condition=FOLLOW_PARENT,
-    code_version="1",
-    group_name="ohlcv",
-    kinds={"postgres", "timescale"},
-    description="M5..D1 as continuous aggregates or rollup tables; W1 and MN1 as views.",
+    name="bar_rollups",
 )
-def bar_rollups(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
-    figures = refresh_rollups(postgres, parse_partitions(context.partition_keys))
-    return MaterializeResult(metadata={k: MetadataValue.text(str(v)) for k, v in figures.items()})
+def bar_rollups(
+    context: AssetExecutionContext, postgres: PostgresResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    parts = run_partitions(context)
+    if materializing(context, BAR_ROLLUPS):
+        figures = refresh_rollups(postgres, parts)
+        yield MaterializeResult(
+            asset_key=BAR_ROLLUPS,
+            metadata={k: MetadataValue.text(str(v)) for k, v in figures.items()},
+        )
+    yield from rollup_results(
+        selected_checks(context, BAR_ROLLUPS), parts, postgres, context.run_id
+    )

@@ -6,13 +6,24 @@ step only (S3 and the database are already written) and the retry policy tries a
 snapshot can always be rebuilt from the database.
 """
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from market_assets.assets.automation import FOLLOW_PARENT
-from market_assets.assets.bar_rollups import bar_rollups
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.bar_reads import read_bars
-from market_assets.partitions import bar_partitions, parse_partitions
+from market_assets.checks.bars import BAR_ROLLUPS, BAR_SNAPSHOTS, SNAPSHOT_SPEC, snapshot_results
+from market_assets.partitions import bar_partitions
 from market_assets.snapshots import DEFAULT_BARS, publish_snapshot
 from market_assets.timeframes import Timeframe
 from market_assets.universe import UnknownSymbolError, default_universe
@@ -44,23 +55,40 @@ def publish_symbols(
     return {"snapshots": published, "bytes": total_bytes, "symbols": len(symbols)}
 
 
-@asset(
-    deps=[bar_rollups],
+@multi_asset(
+    specs=[
+        AssetSpec(
+            BAR_SNAPSHOTS,
+            deps=[BAR_ROLLUPS],
+            partitions_def=bar_partitions,
+            automation_condition=FOLLOW_PARENT,
+            code_version="1",
+            group_name="ohlcv",
+            kinds={"redis"},
+            description="Latest N bars per symbol and timeframe in Redis (Arrow IPC, lz4).",
+            skippable=True,
+        )
+    ],
+    check_specs=[SNAPSHOT_SPEC],
+    can_subset=True,
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
-    automation_condition=FOLLOW_PARENT,
-    code_version="1",
-    group_name="ohlcv",
-    kinds={"redis"},
-    description="Latest N bars per symbol and timeframe in Redis (Arrow IPC, lz4).",
+    name="bar_snapshots",
 )
 def bar_snapshots(
     context: AssetExecutionContext,
     config: SnapshotConfig,
     postgres: PostgresResource,
     redis: RedisResource,
-) -> MaterializeResult:
-    symbols = sorted({p.symbol for p in parse_partitions(context.partition_keys)})
-    figures = publish_symbols(postgres, redis, symbols, config.bars)
-    return MaterializeResult(metadata={k: MetadataValue.int(v) for k, v in figures.items()})
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    parts = run_partitions(context)
+    if materializing(context, BAR_SNAPSHOTS):
+        figures = publish_symbols(postgres, redis, sorted({p.symbol for p in parts}), config.bars)
+        yield MaterializeResult(
+            asset_key=BAR_SNAPSHOTS,
+            metadata={k: MetadataValue.int(v) for k, v in figures.items()},
+        )
+    yield from snapshot_results(
+        selected_checks(context, BAR_SNAPSHOTS), parts, postgres, redis, context.run_id
+    )

@@ -1,21 +1,32 @@
 """db_bars: the partitions' bars from S3 into PostgreSQL/TimescaleDB.
 
-Reads every object of the batch in one pyarrow dataset scan and replaces the batch's partitions
+Reads every object of the batch (one GET each, in parallel) and replaces the batch's partitions
 in one transaction. The gate is per partition: only partitions whose latest raw_bars
 collection succeeded (fully or with quarantined rows) flow in; held-back ones keep whatever the
 database had.
 """
 
+from collections.abc import Iterator
+
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from market_assets.assets.automation import FOLLOW_PARENT
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
-from market_assets.assets.raw_bars import raw_bars
+from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.bar_store import replace_partitions
 from market_assets.bars import concat_bars, empty_bars, from_arrow
+from market_assets.checks.bars import DB_BARS, RAW_BARS, RECONCILIATION_SPEC, reconciliation_results
+from market_assets.checks.freshness import FRESHNESS_SPECS, freshness_results
 from market_assets.collection_log import CollectionEntry, write_collection_log
-from market_assets.partitions import BarPartition, bar_partitions, parse_partitions
+from market_assets.partitions import BarPartition, bar_partitions
 from market_assets.storage_layout import existing_keys, raw_object_key
 from market_assets.universe import UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
@@ -83,21 +94,46 @@ def load_partitions_from_s3(
     }
 
 
-@asset(
-    deps=[raw_bars],
+@multi_asset(
+    specs=[
+        AssetSpec(
+            DB_BARS,
+            deps=[RAW_BARS],
+            partitions_def=bar_partitions,
+            automation_condition=FOLLOW_PARENT,
+            code_version="1",
+            group_name="ohlcv",
+            kinds={"postgres", "timescale"},
+            description="Base-timeframe bars in the database, replaced per partition from S3.",
+            skippable=True,
+        )
+    ],
+    check_specs=[RECONCILIATION_SPEC, *FRESHNESS_SPECS],
+    can_subset=True,
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
-    automation_condition=FOLLOW_PARENT,
-    code_version="1",
-    group_name="ohlcv",
-    kinds={"postgres", "timescale"},
-    description="Base-timeframe bars in the database, replaced per partition from S3.",
+    name="db_bars",
 )
 def db_bars(
     context: AssetExecutionContext, s3: S3Resource, postgres: PostgresResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    checks = selected_checks(context, DB_BARS)
+    # The freshness checks need no partitions: their cron runs carry none.
+    if materializing(context, DB_BARS) or RECONCILIATION_SPEC.name in checks:
+        parts = run_partitions(context)
+        if materializing(context, DB_BARS):
+            yield materialize_db_bars(context, parts, s3, postgres)
+        yield from reconciliation_results(checks, parts, s3, postgres, context.run_id)
+    yield from freshness_results(checks, context.instance, postgres, context.run_id)
+
+
+def materialize_db_bars(
+    context: AssetExecutionContext,
+    parts: list[BarPartition],
+    s3: S3Resource,
+    postgres: PostgresResource,
 ) -> MaterializeResult:
-    parts = parse_partitions(context.partition_keys)
     ok, held = passed_partitions(postgres, parts)
     for part in held:
         context.log.warning(f"not loading {part.key}: raw_bars held it back")
@@ -105,4 +141,4 @@ def db_bars(
     meta = {name: MetadataValue.int(v) for name, v in figures.items()}
     meta["partitions_loaded"] = MetadataValue.int(len(ok))
     meta["partitions_held_back"] = MetadataValue.int(len(held))
-    return MaterializeResult(metadata=meta)
+    return MaterializeResult(asset_key=DB_BARS, metadata=meta)

@@ -9,19 +9,30 @@ name; a partition whose source failed, or that has no valid row on a session day
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.bars import table_checksum, to_arrow
 from market_assets.calendars import is_session
+from market_assets.checks.bars import RAW_BARS, RAW_SPECS, raw_bars_results
 from market_assets.collection_log import CollectionEntry, write_collection_log, write_quarantine
 from market_assets.landing import record_rejected
-from market_assets.partitions import BarPartition, bar_partitions, parse_partitions
+from market_assets.partitions import BarPartition, bar_partitions
 from market_assets.row_rules import apply_row_rules_batch
 from market_assets.storage_layout import raw_object_key
 from market_assets.universe import Instrument, UnknownSymbolError, default_universe
@@ -226,22 +237,52 @@ def outcome_metadata(outcomes: list[PartitionOutcome]) -> dict[str, MetadataValu
     return meta
 
 
-@asset(
+@multi_asset(
+    specs=[
+        AssetSpec(
+            RAW_BARS,
+            partitions_def=bar_partitions,
+            code_version="1",
+            group_name="ohlcv",
+            kinds={"s3", "parquet"},
+            description="Base-timeframe bars per session and symbol, as Parquet in S3 (system"
+            " of record).",
+            skippable=True,
+        )
+    ],
+    check_specs=RAW_SPECS,
+    can_subset=True,
     partitions_def=bar_partitions,
     backfill_policy=BATCHED_BACKFILL,
     retry_policy=STORE_RETRY,
-    code_version="1",
-    group_name="ohlcv",
-    kinds={"s3", "parquet"},
-    description="Base-timeframe bars per session and symbol, as Parquet in S3 (system of record).",
+    name="raw_bars",
 )
 def raw_bars(
     context: AssetExecutionContext,
     sources: BarSourcesResource,
     s3: S3Resource,
     postgres: PostgresResource,
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    parts = run_partitions(context)
+    if materializing(context, RAW_BARS):
+        yield materialize_raw_bars(context, parts, sources, s3, postgres)
+    yield from raw_bars_results(
+        selected_checks(context, RAW_BARS),
+        parts,
+        s3,
+        postgres,
+        context.run_id,
+        context.log.exception,
+    )
+
+
+def materialize_raw_bars(
+    context: AssetExecutionContext,
+    parts: list[BarPartition],
+    sources: BarSourcesResource,
+    s3: S3Resource,
+    postgres: PostgresResource,
 ) -> MaterializeResult:
-    parts = parse_partitions(context.partition_keys)
     outcomes = collect_partitions(parts, sources, s3, context.run_id)
     record_outcomes(postgres, outcomes, context.run_id)
     for key in record_rejected(postgres, sources.built(), context.run_id):
@@ -254,4 +295,4 @@ def raw_bars(
         raise Failure(
             description=f"every partition of this run was held back ({len(held)})", metadata=meta
         )
-    return MaterializeResult(metadata=meta)
+    return MaterializeResult(asset_key=RAW_BARS, metadata=meta)

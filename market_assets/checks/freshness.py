@@ -1,12 +1,13 @@
 """One freshness check per market (`freshness_tokyo`, `freshness_new_york`, `freshness_fx`).
 
-How Dagster runs them: they are unpartitioned checks on db_bars (they ask about the newest
-session, not about the partitions of a run), specs of one subsettable multi-check, so that a
-batched run evaluates them in one step (each check step of a range run makes Dagster walk every
-partition key of the checked asset: 1-1.5 s per step at 136k keys). So
+How Dagster runs them: they are unpartitioned checks of db_bars, evaluated inside its step
+(`check_specs` of the db_bars multi-asset; see market_assets/checks/bars.py for why checks
+live in their assets' steps). They ask about the newest session, not about the partitions of
+a run, so
 - each carries `AutomationCondition.cron_tick_passed` at its market's deadline (local time,
   Mon-Fri): the automation sensor then launches a check-only run of that one check right after
-  the deadline, with no partitions, which is what such a run needs; and
+  the deadline, with no partitions, which is what such a run needs (db_bars is subsettable:
+  nothing is materialised); and
 - like every check of db_bars they also ride along in each OHLCV run, so a session loaded
   late turns the check green in the run that loads it.
 They are not blocking (a late market must not stop the others) and fail with ERROR severity;
@@ -17,17 +18,16 @@ instruments) that are registered as partitions, as the market schedules choose t
 """
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSpec,
+    AssetKey,
     AutomationCondition,
-    multi_asset_check,
+    DagsterInstance,
 )
 
-from market_assets.assets.db_bars import db_bars
 from market_assets.checks.evaluation import record_metrics
 from market_assets.checks.results import to_check_result
 from market_assets.quality.config import Deadline
@@ -46,12 +46,12 @@ def market_symbols(symbols: list[str], calendar: str) -> list[str]:
 
 
 def scheduled_market_symbols(
-    context: AssetCheckExecutionContext, postgres: PostgresResource, calendar: str
+    instance: DagsterInstance, postgres: PostgresResource, calendar: str
 ) -> list[str]:
     from market_assets.masters.registration import active_company_codes, scheduled_symbols
     from market_assets.partitions import symbols as symbol_partitions
 
-    registered = set(context.instance.get_dynamic_partitions(symbol_partitions.name or "symbols"))
+    registered = set(instance.get_dynamic_partitions(symbol_partitions.name or "symbols"))
     wanted = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
     return market_symbols(wanted, calendar)
 
@@ -60,7 +60,7 @@ def _freshness_spec(deadline: Deadline) -> AssetCheckSpec:
     cron = f"{deadline.time.minute} {deadline.time.hour} * * 1-5"
     return AssetCheckSpec(
         check_name(deadline),
-        asset=db_bars,
+        asset=AssetKey("db_bars"),
         description=f"The newest {deadline.calendar} session is in the database by"
         f" {deadline.describe()} on the session date (every scheduled symbol).",
         automation_condition=AutomationCondition.cron_tick_passed(
@@ -74,23 +74,19 @@ def check_name(deadline: Deadline) -> str:
 
 
 DEADLINES_BY_CHECK = {check_name(d): d for d in default_universe().quality.deadlines.values()}
+FRESHNESS_SPECS = [_freshness_spec(d) for d in DEADLINES_BY_CHECK.values()]
 
 
-@multi_asset_check(
-    specs=[_freshness_spec(d) for d in DEADLINES_BY_CHECK.values()],
-    can_subset=True,
-    name="freshness_checks",
-    description="One freshness check per market; subsettable, so each market's cron launches"
-    " its own check alone.",
-)
-def freshness_checks(
-    context: AssetCheckExecutionContext, postgres: PostgresResource
+def freshness_results(
+    selected: Iterable[str], instance: DagsterInstance, postgres: PostgresResource, run_id: str
 ) -> Iterator[AssetCheckResult]:
+    """The freshness checks of `selected`, as of now."""
     now = utc_now()
     outcomes = []
-    for key in sorted(context.selected_asset_check_keys, key=lambda k: k.name):
-        deadline = DEADLINES_BY_CHECK[key.name]
-        symbols = scheduled_market_symbols(context, postgres, deadline.calendar)
+    for name in sorted(n for n in selected if n in DEADLINES_BY_CHECK):
+        deadline = DEADLINES_BY_CHECK[name]
+        symbols = scheduled_market_symbols(instance, postgres, deadline.calendar)
         outcomes.append(check_freshness(postgres, deadline, symbols, now))
-    record_metrics(postgres, outcomes, context.run.run_id, [])
+    if outcomes:
+        record_metrics(postgres, outcomes, run_id, [])
     yield from (to_check_result(o) for o in outcomes)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dagster import (
+    AssetSelection,
     DagsterInstance,
     ExecuteInProcessResult,
     build_run_status_sensor_context,
@@ -31,12 +32,16 @@ def materialize_range(
     first: dt.date,
     last: dt.date,
     assets: Sequence[Any] = OHLCV_ASSETS,
+    selection: AssetSelection | None = None,
+    raise_on_error: bool = True,
 ) -> ExecuteInProcessResult:
     """One run over first..last x symbols (registration order), as a batched backfill is."""
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("symbols", list(symbols))
     return materialize(
         list(assets),
+        selection=selection,
+        raise_on_error=raise_on_error,
         instance=instance,
         resources={
             "s3": s3,

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from market_assets.assets import db_bars as db_bars_module
 from market_assets.assets.db_bars import load_partitions_from_s3
@@ -62,6 +62,9 @@ def _run(job: Job, s3: S3Resource, db: DbTarget, redis: RedisResource, go: threa
             started = time.perf_counter()
             job.result = materialize(
                 OHLCV_ASSETS,
+                # The assets only: a check run while another run rewrites the same partition
+                # can see S3 ahead of the database (see the README's guarantees).
+                selection=AssetSelection.assets(*OHLCV_ASSETS).without_checks(),
                 instance=instance,
                 resources={
                     "s3": s3,

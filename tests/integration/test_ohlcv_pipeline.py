@@ -133,8 +133,6 @@ def test_materialize_one_partition_through_dagster(
 def test_full_family_through_dagster_publishes_snapshots(
     s3_store: S3Resource, postgres: PostgresResource, db: DbTarget, redis_store
 ) -> None:  # type: ignore[no-untyped-def]
-    from market_assets.assets.ohlcv import OHLCV_ASSETS
-    from market_assets.checks.bars import BAR_CHECKS
     from market_assets.snapshots import decode
     from resources.cache_keys import snapshot_info_key, snapshot_key
 
@@ -145,7 +143,6 @@ def test_full_family_through_dagster_publishes_snapshots(
         ["USDJPY", "7203"],
         DAYS[0],
         DAYS[1],
-        assets=[*OHLCV_ASSETS, *BAR_CHECKS],
     )
     assert result.success
     snaps = result.asset_materializations_for_node("bar_snapshots")[0].metadata
@@ -180,3 +177,64 @@ def test_full_family_through_dagster_publishes_snapshots(
     assert metrics["ohlc_sanity"] == metrics["h1_equals_m1_aggregate"] == 4
     assert metrics["expectation_suite"] == 5
     assert metrics["snapshot_matches_database"] == metrics["freshness_fx"] == 1
+
+
+def test_checks_run_alone_against_what_is_stored(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget, redis_store
+) -> None:  # type: ignore[no-untyped-def]
+    """The checks live in their assets' steps, yet a run may select them alone: nothing is
+    materialised, and they judge what the stores hold."""
+    from dagster import AssetCheckKey, AssetSelection
+
+    from market_assets.assets.ohlcv import OHLCV_ASSETS
+
+    symbols = ["USDJPY", "7203"]
+    assert materialize_range(s3_store, postgres, redis_store, symbols, DAYS[0], DAYS[1]).success
+    with db.connect() as conn:
+        conn.execute(
+            "DELETE FROM ohlcv_bars WHERE (symbol, timeframe, ts) IN (SELECT symbol, timeframe, ts"
+            " FROM ohlcv_bars WHERE symbol = 'USDJPY' AND session_date = %s LIMIT 1)",
+            (DAYS[1],),
+        )
+        conn.commit()
+    before = len(_db_rows(db, "USDJPY", DAYS[1]))
+
+    checks_only = materialize_range(
+        s3_store,
+        postgres,
+        redis_store,
+        symbols,
+        DAYS[0],
+        DAYS[1],
+        selection=AssetSelection.checks(
+            AssetCheckKey(raw_bars.key, "ohlc_sanity"),
+            AssetCheckKey(db_bars.key, "s3_db_reconciliation"),
+        ),
+        raise_on_error=False,
+    )
+    assert not checks_only.get_asset_materialization_events()
+    results = {e.check_name: e for e in checks_only.get_asset_check_evaluations()}
+    assert results.keys() == {"ohlc_sanity", "s3_db_reconciliation"}
+    assert results["ohlc_sanity"].passed
+    reconciliation = results["s3_db_reconciliation"]
+    assert not reconciliation.passed  # blocking: the db_bars step failed, nothing reloaded
+    assert f"USDJPY {DAYS[1]}" in str(reconciliation.metadata)
+    assert len(_db_rows(db, "USDJPY", DAYS[1])) == before
+
+    # A partition-wise check launched with no partition at all says what it needs.
+    instance = DagsterInstance.ephemeral()
+    no_partitions = materialize(
+        OHLCV_ASSETS,
+        selection=AssetSelection.checks(AssetCheckKey(raw_bars.key, "row_count")),
+        instance=instance,
+        resources={
+            "s3": s3_store,
+            "postgres": postgres,
+            "redis": redis_store,
+            "sources": BarSourcesResource(),
+        },
+        raise_on_error=False,
+    )
+    assert not no_partitions.success
+    (failure,) = [e for e in no_partitions.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "launch it with a partition" in str(failure.event_specific_data.error)

@@ -218,7 +218,6 @@ def test_freshness_check_in_dagster_uses_registered_symbols_and_records_metrics(
     db: DbTarget,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    check = freshness_checks.freshness_checks
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("symbols", ["USDJPY", "7203"])
     day = PART.session_date
@@ -229,7 +228,7 @@ def test_freshness_check_in_dagster_uses_registered_symbols_and_records_metrics(
         monkeypatch.setattr(freshness_checks, "utc_now", lambda now=now: now)
         # A check-only run without partitions, as the automation sensor launches it.
         run = materialize(
-            [db_bars, check],
+            [db_bars],
             selection=AssetSelection.checks(AssetCheckKey(db_bars.key, "freshness_fx")),
             instance=instance,
             resources={"postgres": postgres, "s3": s3_store},

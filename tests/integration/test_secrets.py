@@ -8,7 +8,6 @@ import pytest
 from dagster import DagsterInstance, EnvVar, materialize
 
 from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.checks.bars import BAR_CHECKS
 from market_assets.partitions import partition_key
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
@@ -34,7 +33,7 @@ def test_no_secret_in_run_config_or_event_log(
     instance.add_dynamic_partitions("symbols", ["USDJPY"])
     day = dt.date(2024, 3, 12)
     result = materialize(
-        [*OHLCV_ASSETS, *BAR_CHECKS],
+        OHLCV_ASSETS,
         instance=instance,
         resources={
             "postgres": PostgresResource(url=EnvVar("T_PG_URL"), schema_name=db.schema),

@@ -1,5 +1,5 @@
 """Each market's freshness check is requested alone at its own deadline, although the three
-share one multi-check step (market_assets.checks.freshness)."""
+are checks of the db_bars step (market_assets.checks.freshness)."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
@@ -13,11 +13,9 @@ from dagster import (
 )
 
 from market_assets.assets.db_bars import db_bars
-from market_assets.checks.freshness import freshness_checks
 
 DEFS = Definitions(
     assets=[db_bars],
-    asset_checks=[freshness_checks],
     resources={k: ResourceDefinition.none_resource() for k in ("s3", "postgres")},
 )
 
