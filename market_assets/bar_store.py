@@ -114,8 +114,12 @@ def replace_partitions(
     postgres: PostgresResource,
     bars: pd.DataFrame | Callable[[], pd.DataFrame],
     partitions: list[Partition],
+    before_commit: Callable[[psycopg.Connection, ReplaceStats], None] | None = None,
 ) -> ReplaceStats:
     """Make the database hold exactly `bars` for each (symbol, timeframe, session_date).
+
+    `before_commit` runs last inside the transaction, under the partitions' locks: what it
+    writes (the collection log of the load) commits with the rows or not at all.
 
     Rows outside `partitions` are upserted (never appended blindly), so a caller that passes
     too few partitions gets the careful path, not a duplicate-key error. The partitions are
@@ -156,4 +160,6 @@ def replace_partitions(
         # The partitions' adjustment events are part of what is replaced: same transaction,
         # same locks, so a concurrent load can never leave its events beside another's bars.
         stats.adjustment_events = record_events(conn, bars, [(s, d) for s, _, d in partitions])
+        if before_commit is not None:
+            before_commit(conn, stats)
     return stats

@@ -33,6 +33,7 @@ class CollectionEntry:
     rows_deleted: int = 0
     error: str | None = None
     run_id: str | None = None
+    object_checksum: str | None = None  # content of the object written (raw) or loaded (db)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 

@@ -15,6 +15,7 @@ from market_assets.calendars import session_bounds
 from market_assets.partitions import BarPartition
 from market_assets.universe import UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
+from resources.queries import query
 
 CAGG_LEVELS = ("ohlcv_m5", "ohlcv_m15", "ohlcv_m30", "ohlcv_h1", "ohlcv_h4", "ohlcv_d1")
 ORIGIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -72,5 +73,6 @@ def refresh_rollups(postgres: PostgresResource, parts: list[BarPartition]) -> di
                 conn.autocommit = False
     else:
         with postgres.transaction() as conn:
+            conn.execute(query("rollups/lock_symbols"), {"symbols": list(symbols)})
             conn.execute("SELECT refresh_rollups(%s, %s, %s)", (symbols, lo, hi))
     return {"refreshed": True, "dialect": dialect, "symbols": len(symbols), "from": lo, "to": hi}

@@ -183,8 +183,13 @@ class S3Resource(ConfigurableResource):
         return self._parse(key, self._get_body(key), columns)
 
     def read_many(self, keys: list[str], columns: list[str] | None = None) -> pa.Table:
-        """Several objects as one table, each object fetched whole in one GET,
-        `upload_threads` GETs at a time.
+        """Several objects as one table (`read_each`, concatenated)."""
+        tables = self.read_each(keys, columns)
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def read_each(self, keys: list[str], columns: list[str] | None = None) -> list[pa.Table]:
+        """Each object as its own table (with its own metadata), in the order of `keys`; each
+        fetched whole in one GET, `upload_threads` GETs at a time.
 
         Why not a pyarrow dataset over the keys: Arrow takes each object's size from a HEAD,
         then reads the footer and the column chunks with ranged GETs. When a concurrent run
@@ -204,8 +209,7 @@ class S3Resource(ConfigurableResource):
                 max_workers=min(self.upload_threads, len(keys)), thread_name_prefix="s3-get"
             ) as pool:
                 bodies = list(pool.map(self._get_body, keys))
-        tables = [self._parse(k, b, columns) for k, b in zip(keys, bodies, strict=True)]
-        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        return [self._parse(k, b, columns) for k, b in zip(keys, bodies, strict=True)]
 
     def _get_body(self, key: str) -> bytes:
         try:

@@ -9,6 +9,8 @@ database had.
 from collections.abc import Iterator
 
 import pandas as pd
+import psycopg
+import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -21,8 +23,8 @@ from dagster import (
 from market_assets.assets.automation import FOLLOW_PARENT
 from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
 from market_assets.assets.selection import materializing, run_partitions, selected_checks
-from market_assets.bar_store import replace_partitions
-from market_assets.bars import concat_bars, empty_bars, from_arrow
+from market_assets.bar_store import ReplaceStats, replace_partitions
+from market_assets.bars import concat_bars, empty_bars, from_arrow, table_checksum, to_arrow
 from market_assets.checks.bars import DB_BARS, RAW_BARS, RECONCILIATION_SPEC, reconciliation_results
 from market_assets.checks.freshness import FRESHNESS_SPECS, freshness_results
 from market_assets.collection_log import CollectionEntry, write_collection_log
@@ -50,9 +52,19 @@ def passed_partitions(
     return ok, held
 
 
+def object_checksum(table: pa.Table) -> str:
+    """The content checksum raw_bars stored with the object (computed if it is missing)."""
+    stored = (table.schema.metadata or {}).get(b"checksum")
+    return stored.decode() if stored else table_checksum(to_arrow(from_arrow(table)))
+
+
 def load_partitions_from_s3(
     s3: S3Resource, postgres: PostgresResource, parts: list[BarPartition], run_id: str | None
 ) -> dict[str, int]:
+    """Replace the partitions' rows with their S3 objects, and log in the same transaction the
+    checksum of the object each partition was loaded from ("" for none): the reconciliation
+    check judges the database against that, so a newer object another run wrote since is
+    "not loaded yet", not drift."""
     universe = default_universe()
     keyed: list[tuple[BarPartition, str, str]] = []
     for part in parts:
@@ -61,30 +73,40 @@ def load_partitions_from_s3(
         except UnknownSymbolError:
             continue
         keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
+    loaded: dict[str, str] = {}
 
     def read_objects() -> pd.DataFrame:  # under the partitions' locks: never a stale read
         present = existing_keys(s3, {k for _, _, k in keyed})
-        return concat_bars([from_arrow(s3.read_many(present)) if present else empty_bars()])
+        tables = s3.read_each(present) if present else []
+        loaded.update({k: object_checksum(t) for k, t in zip(present, tables, strict=True)})
+        if not tables:
+            return empty_bars()
+        return concat_bars([from_arrow(pa.concat_tables(tables))])
+
+    def log_load(conn: psycopg.Connection, stats: ReplaceStats) -> None:
+        entries = [
+            CollectionEntry(
+                asset=ASSET,
+                partition_key=str(p.key),
+                symbol=p.symbol,
+                session_date=p.session_date,
+                source="s3",
+                rows_written=stats.inserted[(p.symbol, p.session_date)],
+                rows_revised=stats.revised[(p.symbol, p.session_date)],
+                rows_deleted=stats.deleted[(p.symbol, p.session_date)],
+                run_id=run_id,
+                object_checksum=loaded.get(key, ""),
+            )
+            for p, _, key in keyed
+        ]
+        write_collection_log(conn, entries)
 
     stats = replace_partitions(
-        postgres, read_objects, [(p.symbol, tf, p.session_date) for p, tf, _ in keyed]
+        postgres,
+        read_objects,
+        [(p.symbol, tf, p.session_date) for p, tf, _ in keyed],
+        before_commit=log_load,
     )
-    entries = [
-        CollectionEntry(
-            asset=ASSET,
-            partition_key=str(p.key),
-            symbol=p.symbol,
-            session_date=p.session_date,
-            source="s3",
-            rows_written=stats.inserted[(p.symbol, p.session_date)],
-            rows_revised=stats.revised[(p.symbol, p.session_date)],
-            rows_deleted=stats.deleted[(p.symbol, p.session_date)],
-            run_id=run_id,
-        )
-        for p, _, _ in keyed
-    ]
-    with postgres.transaction() as conn:
-        write_collection_log(conn, entries)
     return {
         "rows": stats.rows,
         "inserted": sum(stats.inserted.values()),

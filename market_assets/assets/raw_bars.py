@@ -185,6 +185,7 @@ def collect_partitions(
         entry.rows_written = good.num_rows
         entry.status = "partial" if len(rejected) else "success"
         outcome.object_key, outcome.checksum = object_key, checksum
+        entry.object_checksum = checksum
         bounds = pc.min_max(good.column("ts"))
         outcome.first_bar = pd.Timestamp(bounds["min"].value, tz="UTC")
         outcome.last_bar = pd.Timestamp(bounds["max"].value, tz="UTC")

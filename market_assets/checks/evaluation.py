@@ -312,48 +312,84 @@ def _partition_params(parts: list[BarPartition]) -> dict[str, list[Any]]:
     }
 
 
-def _db_bars(postgres: PostgresResource, parts: list[BarPartition]) -> pd.DataFrame:
+def _db_bars(
+    postgres: PostgresResource, parts: list[BarPartition]
+) -> tuple[pd.DataFrame, dict[tuple[str, dt.date], str | None]]:
+    """The partitions' rows and the checksum each was last loaded from, in one snapshot (a
+    load commits its rows and its log entry together)."""
     params = _partition_params(parts)
     with postgres.connection() as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cur = conn.execute(query("checks/partition_bars"), params)
         frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description or []])
+        by_key = {str(p.key): (p.symbol, p.session_date) for p in parts}
+        loads = conn.execute(
+            query("checks/last_loaded_checksums"), {"keys": list(by_key)}
+        ).fetchall()
         conn.rollback()
-    return normalize_bars(frame) if not frame.empty else frame
+    loaded = {by_key[key]: checksum for key, checksum in loads}
+    return (normalize_bars(frame) if not frame.empty else frame), loaded
+
+
+def _content(frame: pd.DataFrame | None) -> str:
+    return "" if frame is None or frame.empty else frame_checksum(frame)
 
 
 def check_s3_db_reconciliation(batch: BatchData, postgres: PostgresResource) -> CheckOutcome:
     """Per partition: the same rows in S3 and the database (count and value checksum), for
-    the partitions inside the database's retention window."""
+    the partitions inside the database's retention window.
+
+    A partition whose database rows are exactly what its last load loaded, while S3 now holds
+    another object, is *pending*: S3 is ahead of the database (another run wrote a newer object
+    and has not loaded it yet, or the object was changed outside the pipeline). That fails
+    with WARN severity, which does not block the run's rollups. Anything else that differs
+    fails with ERROR: the database changed or lost rows since its load, or a load left other
+    rows than it read.
+    """
     kept, older = in_database_window(batch.parts)
-    db = _by_partition(_db_bars(postgres, kept))
+    db_frame, loaded = _db_bars(postgres, kept)
+    db = _by_partition(db_frame)
     s3 = _by_partition(batch.s3_bars)
     if older:
         skipped = {(p.symbol, p.session_date) for p in older}
         s3 = {k: v for k, v in s3.items() if k not in skipped}
     lines: list[str] = []
+    pending: list[str] = []
     failing: dict[BarPartition, dict[str, Any]] = {}
     for key in sorted(set(db) | set(s3)):
         a, b = s3.get(key), db.get(key)
-        if a is None or b is None or len(a) != len(b) or frame_checksum(a) != frame_checksum(b):
-            failing[BarPartition(key[1], key[0])] = {
-                "s3_rows": 0 if a is None else len(a),
-                "db_rows": 0 if b is None else len(b),
-            }
-            lines.append(
-                f"{key[0]} {key[1]}: s3 {0 if a is None else len(a)} rows,"
-                f" db {0 if b is None else len(b)} rows"
-                + ("" if a is None or b is None or len(a) != len(b) else ", values differ")
-            )
+        if a is not None and b is not None and len(a) == len(b):
+            s3_sum, db_sum = frame_checksum(a), frame_checksum(b)
+            if s3_sum == db_sum:
+                continue
+        else:
+            s3_sum, db_sum = _content(a), _content(b)
+        if loaded.get(key) == db_sum:
+            pending.append(f"{key[0]} {key[1]}: S3 object not loaded yet")
+            failing[BarPartition(key[1], key[0])] = {"pending_load": True}
+            continue
+        failing[BarPartition(key[1], key[0])] = {
+            "s3_rows": 0 if a is None else len(a),
+            "db_rows": 0 if b is None else len(b),
+        }
+        lines.append(
+            f"{key[0]} {key[1]}: s3 {0 if a is None else len(a)} rows,"
+            f" db {0 if b is None else len(b)} rows"
+            + ("" if a is None or b is None or len(a) != len(b) else ", values differ")
+        )
+    figures: dict[str, Any] = {
+        "partitions_checked": len(set(db) | set(s3)),
+        "mismatches": len(lines),
+        "pending_load": len(pending),
+        "outside_db_retention": len(older),
+    }
     return CheckOutcome(
         "db_bars",
         "s3_db_reconciliation",
-        not lines,
-        {
-            "partitions_checked": len(set(db) | set(s3)),
-            "mismatches": len(lines),
-            "outside_db_retention": len(older),
-        },
-        lines,
+        not lines and not pending,
+        figures,
+        lines + pending,
+        severity="WARN" if pending and not lines else "ERROR",
         checked=kept,
         failing=failing,
     )

@@ -112,6 +112,34 @@ def test_database_drift_fails_reconciliation(
     ]
 
 
+def test_a_newer_object_not_loaded_yet_is_a_warning_and_drift_an_error(
+    loaded: None, s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    """Overlapping runs: another run has written a newer USDJPY object and not loaded it yet.
+    The database still holds exactly what its last load loaded: S3 is ahead (WARN, does not
+    block), not drift (ERROR, blocks)."""
+    usdjpy = PARTS[1]
+    newer = collect_partitions([usdjpy], BarSourcesResource(generator_seed=7), s3_store, "b")
+    assert [o.entry.status for o in newer] == ["success"]
+    outcome = ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres)
+    assert not outcome.passed and outcome.severity == "WARN"
+    assert outcome.figures["pending_load"] == 1 and outcome.figures["mismatches"] == 0
+    assert outcome.failures == [f"USDJPY {usdjpy.session_date}: S3 object not loaded yet"]
+
+    load_partitions_from_s3(s3_store, postgres, [usdjpy], "b")  # the other run's db_bars
+    assert ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres).passed
+
+    collect_partitions([usdjpy], BarSourcesResource(generator_seed=8), s3_store, "c")
+    with db.connect() as conn:  # and the database drifts meanwhile
+        conn.execute(
+            "UPDATE ohlcv_bars SET close = close + 1 WHERE symbol = 'USDJPY'"
+            " AND ts = (SELECT min(ts) FROM ohlcv_bars WHERE symbol = 'USDJPY')"
+        )
+    outcome = ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres)
+    assert not outcome.passed and outcome.severity == "ERROR"
+    assert outcome.figures["mismatches"] == 1 and outcome.figures["pending_load"] == 0
+
+
 def test_partitions_the_database_no_longer_keeps_are_not_judged(
     loaded: None,
     s3_store: S3Resource,
