@@ -9,41 +9,25 @@ from collections.abc import Iterator
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
-    multi_asset,
 )
 
 from market_assets.assets.automation import FOLLOW_PARENT
-from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.ohlcv_asset import ohlcv_asset
 from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.checks.bars import BAR_ROLLUPS, DB_BARS, ROLLUP_SPECS, rollup_results
-from market_assets.partitions import bar_partitions
 from market_assets.rollups import refresh_rollups
 from resources.postgres import PostgresResource
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            BAR_ROLLUPS,
-            deps=[DB_BARS],
-            partitions_def=bar_partitions,
-            automation_condition=FOLLOW_PARENT,
-            code_version="1",
-            group_name="ohlcv",
-            kinds={"postgres", "timescale"},
-            description="M5..D1 as continuous aggregates or rollup tables; W1 and MN1 as views.",
-            skippable=True,
-        )
-    ],
+@ohlcv_asset(
+    BAR_ROLLUPS,
+    description="M5..D1 as continuous aggregates or rollup tables; W1 and MN1 as views.",
+    kinds={"postgres", "timescale"},
     check_specs=ROLLUP_SPECS,
-    can_subset=True,
-    partitions_def=bar_partitions,
-    backfill_policy=BATCHED_BACKFILL,
-    retry_policy=STORE_RETRY,
-    name="bar_rollups",
+    deps=[DB_BARS],
+    automation_condition=FOLLOW_PARENT,
 )
 def bar_rollups(
     context: AssetExecutionContext, postgres: PostgresResource

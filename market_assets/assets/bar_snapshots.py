@@ -11,19 +11,16 @@ from collections.abc import Iterator
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AssetSpec,
     Config,
     MaterializeResult,
     MetadataValue,
-    multi_asset,
 )
 
 from market_assets.assets.automation import FOLLOW_PARENT
-from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.ohlcv_asset import ohlcv_asset
 from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.bar_reads import read_bars
 from market_assets.checks.bars import BAR_ROLLUPS, BAR_SNAPSHOTS, SNAPSHOT_SPEC, snapshot_results
-from market_assets.partitions import bar_partitions
 from market_assets.snapshots import DEFAULT_BARS, publish_snapshot
 from market_assets.timeframes import Timeframe
 from market_assets.universe import UnknownSymbolError, default_universe
@@ -55,26 +52,13 @@ def publish_symbols(
     return {"snapshots": published, "bytes": total_bytes, "symbols": len(symbols)}
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            BAR_SNAPSHOTS,
-            deps=[BAR_ROLLUPS],
-            partitions_def=bar_partitions,
-            automation_condition=FOLLOW_PARENT,
-            code_version="1",
-            group_name="ohlcv",
-            kinds={"redis"},
-            description="Latest N bars per symbol and timeframe in Redis (Arrow IPC, lz4).",
-            skippable=True,
-        )
-    ],
+@ohlcv_asset(
+    BAR_SNAPSHOTS,
+    description="Latest N bars per symbol and timeframe in Redis (Arrow IPC, lz4).",
+    kinds={"redis"},
     check_specs=[SNAPSHOT_SPEC],
-    can_subset=True,
-    partitions_def=bar_partitions,
-    backfill_policy=BATCHED_BACKFILL,
-    retry_policy=STORE_RETRY,
-    name="bar_snapshots",
+    deps=[BAR_ROLLUPS],
+    automation_condition=FOLLOW_PARENT,
 )
 def bar_snapshots(
     context: AssetExecutionContext,

@@ -14,21 +14,19 @@ import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
-    multi_asset,
 )
 
 from market_assets.assets.automation import FOLLOW_PARENT
-from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.ohlcv_asset import ohlcv_asset
 from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.bar_store import ReplaceStats, replace_partitions
 from market_assets.bars import concat_bars, empty_bars, from_arrow, table_checksum, to_arrow
 from market_assets.checks.bars import DB_BARS, RAW_BARS, RECONCILIATION_SPEC, reconciliation_results
 from market_assets.checks.freshness import FRESHNESS_SPECS, freshness_results
 from market_assets.collection_log import CollectionEntry, write_collection_log
-from market_assets.partitions import BarPartition, bar_partitions
+from market_assets.partitions import BarPartition
 from market_assets.storage_layout import existing_keys, raw_object_key
 from market_assets.universe import UnknownSymbolError, default_universe
 from resources.postgres import PostgresResource
@@ -116,26 +114,13 @@ def load_partitions_from_s3(
     }
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            DB_BARS,
-            deps=[RAW_BARS],
-            partitions_def=bar_partitions,
-            automation_condition=FOLLOW_PARENT,
-            code_version="1",
-            group_name="ohlcv",
-            kinds={"postgres", "timescale"},
-            description="Base-timeframe bars in the database, replaced per partition from S3.",
-            skippable=True,
-        )
-    ],
+@ohlcv_asset(
+    DB_BARS,
+    description="Base-timeframe bars in the database, replaced per partition from S3.",
+    kinds={"postgres", "timescale"},
     check_specs=[RECONCILIATION_SPEC, *FRESHNESS_SPECS],
-    can_subset=True,
-    partitions_def=bar_partitions,
-    backfill_policy=BATCHED_BACKFILL,
-    retry_policy=STORE_RETRY,
-    name="db_bars",
+    deps=[RAW_BARS],
+    automation_condition=FOLLOW_PARENT,
 )
 def db_bars(
     context: AssetExecutionContext, s3: S3Resource, postgres: PostgresResource

@@ -18,21 +18,19 @@ import pyarrow.compute as pc
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
-    multi_asset,
 )
 
-from market_assets.assets.policies import BATCHED_BACKFILL, STORE_RETRY
+from market_assets.assets.ohlcv_asset import ohlcv_asset
 from market_assets.assets.selection import materializing, run_partitions, selected_checks
 from market_assets.bars import table_checksum, to_arrow
 from market_assets.calendars import is_session
 from market_assets.checks.bars import RAW_BARS, RAW_SPECS, raw_bars_results
 from market_assets.collection_log import CollectionEntry, write_collection_log, write_quarantine
 from market_assets.landing import record_rejected
-from market_assets.partitions import BarPartition, bar_partitions
+from market_assets.partitions import BarPartition
 from market_assets.row_rules import apply_row_rules_batch
 from market_assets.storage_layout import raw_object_key
 from market_assets.universe import Instrument, UnknownSymbolError, default_universe
@@ -238,25 +236,11 @@ def outcome_metadata(outcomes: list[PartitionOutcome]) -> dict[str, MetadataValu
     return meta
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            RAW_BARS,
-            partitions_def=bar_partitions,
-            code_version="1",
-            group_name="ohlcv",
-            kinds={"s3", "parquet"},
-            description="Base-timeframe bars per session and symbol, as Parquet in S3 (system"
-            " of record).",
-            skippable=True,
-        )
-    ],
+@ohlcv_asset(
+    RAW_BARS,
+    description="Base-timeframe bars per session and symbol, as Parquet in S3 (system of record).",
+    kinds={"s3", "parquet"},
     check_specs=RAW_SPECS,
-    can_subset=True,
-    partitions_def=bar_partitions,
-    backfill_policy=BATCHED_BACKFILL,
-    retry_policy=STORE_RETRY,
-    name="raw_bars",
 )
 def raw_bars(
     context: AssetExecutionContext,

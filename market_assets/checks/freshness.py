@@ -45,15 +45,15 @@ def market_symbols(symbols: list[str], calendar: str) -> list[str]:
     return sorted(default_universe().by_calendar(symbols).get(calendar, []))
 
 
-def scheduled_market_symbols(
-    instance: DagsterInstance, postgres: PostgresResource, calendar: str
+def scheduled_registered_symbols(
+    instance: DagsterInstance, postgres: PostgresResource
 ) -> list[str]:
+    """The symbols the market schedules choose that are registered as partitions (all markets)."""
     from market_assets.masters.registration import active_company_codes, scheduled_symbols
     from market_assets.partitions import symbols as symbol_partitions
 
     registered = set(instance.get_dynamic_partitions(symbol_partitions.name or "symbols"))
-    wanted = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
-    return market_symbols(wanted, calendar)
+    return [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
 
 
 def _freshness_spec(deadline: Deadline) -> AssetCheckSpec:
@@ -81,12 +81,15 @@ def freshness_results(
     selected: Iterable[str], instance: DagsterInstance, postgres: PostgresResource, run_id: str
 ) -> Iterator[AssetCheckResult]:
     """The freshness checks of `selected`, as of now."""
+    names = sorted(n for n in selected if n in DEADLINES_BY_CHECK)
+    if not names:
+        return
     now = utc_now()
+    wanted = scheduled_registered_symbols(instance, postgres)  # once for every market
     outcomes = []
-    for name in sorted(n for n in selected if n in DEADLINES_BY_CHECK):
+    for name in names:
         deadline = DEADLINES_BY_CHECK[name]
-        symbols = scheduled_market_symbols(instance, postgres, deadline.calendar)
+        symbols = market_symbols(wanted, deadline.calendar)
         outcomes.append(check_freshness(postgres, deadline, symbols, now))
-    if outcomes:
-        record_metrics(postgres, outcomes, run_id, [])
+    record_metrics(postgres, outcomes, run_id, [])
     yield from (to_check_result(o) for o in outcomes)
