@@ -226,7 +226,7 @@ def m1_bars(symbols: Sequence[str], first_day: Any, days: int) -> Any:
     """
     import datetime as dt
 
-    from market_assets.universe import default_universe
+    from market_assets.core.universe import default_universe
     from resources.sources.generator import GeneratorSource
 
     universe = default_universe()

@@ -41,10 +41,10 @@ from dagster import DagsterInstance, materialize
 
 from benchmarks import BenchResult, Target, ratio
 from benchmarks.stack import BenchSchema, BenchStack
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.assets.policies import MAX_PARTITIONS_PER_RUN
-from market_assets.partitions import partition_key
-from market_assets.universe import default_universe
+from market_assets.core.partition_keys import partition_key
+from market_assets.core.run_plan import MAX_PARTITIONS_PER_RUN
+from market_assets.core.universe import default_universe
+from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
 from resources.sources.resource import BarSourcesResource

@@ -33,7 +33,8 @@ from benchmarks.backfill import (
     backfill_symbols,
 )
 from benchmarks.stack import BenchStack
-from market_assets.partitions import partition_key, session_dates
+from market_assets.core.partition_keys import partition_key
+from market_assets.defs.ohlcv.partitions import session_dates
 
 DAY = dt.date(2024, 3, 12)
 

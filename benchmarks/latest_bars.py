@@ -39,13 +39,13 @@ from benchmarks import (
 )
 from benchmarks.stack import BenchStack
 from benchmarks.upsert import partitions_of
-from market_assets.bar_reads import read_bars
-from market_assets.bar_store import replace_partitions
+from market_assets.core.identifiers import validate_sql_identifier
+from market_assets.core.universe import default_universe
 from market_assets.db.migrate import sqlalchemy_url
-from market_assets.identifiers import validate_sql_identifier
-from market_assets.read import BarReader
-from market_assets.snapshots import DEFAULT_BARS, publish_snapshot
-from market_assets.universe import default_universe
+from market_assets.ohlcv.bar_reads import read_bars
+from market_assets.ohlcv.bar_store import replace_partitions
+from market_assets.ohlcv.snapshots import DEFAULT_BARS, publish_snapshot
+from market_assets.read.reader import BarReader
 from resources.redis import RedisResource
 
 NAME = "latest_bars"

@@ -29,9 +29,9 @@ import pandas as pd
 
 from benchmarks import FX_PAIRS, BenchResult, Target, m1_bars, ratio, repeat, spread
 from benchmarks.stack import BenchStack
-from market_assets.snapshots import DEFAULT_BARS, encode, publish_snapshot
-from market_assets.timeframes import Timeframe
-from market_assets.universe import default_universe
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import default_universe
+from market_assets.ohlcv.snapshots import DEFAULT_BARS, encode, publish_snapshot
 from resources.redis import RedisResource
 from resources.sources.generator import GeneratorSource
 

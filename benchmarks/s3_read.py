@@ -27,10 +27,10 @@ import pyarrow.parquet as pq
 
 from benchmarks import BenchResult, Target, m1_bars, ratio, repeat, spread
 from benchmarks.stack import BenchStack
-from market_assets.bars import from_arrow, to_arrow
-from market_assets.calendars import session_bounds, sessions_in_range
-from market_assets.read import BarReader
-from market_assets.storage_layout import raw_object_key
+from market_assets.core.bars import from_arrow, to_arrow
+from market_assets.core.calendars import session_bounds, sessions_in_range
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.read.reader import BarReader
 from resources.s3 import S3Resource
 
 NAME = "s3_read"

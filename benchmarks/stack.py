@@ -43,12 +43,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from market_assets.core.identifiers import validate_sql_identifier
 from market_assets.db import bootstrap, migrate
 from market_assets.devstack.postgres import PostgresServer
 from market_assets.devstack.process import ManagedServer
 from market_assets.devstack.seaweed import DEFAULT_REGION, S3Endpoint, SeaweedServer
 from market_assets.devstack.valkey import ValkeyServer
-from market_assets.identifiers import validate_sql_identifier
 from resources.postgres import PostgresResource, conninfo_for
 from resources.redis import RedisResource
 from resources.s3 import S3Resource

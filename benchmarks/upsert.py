@@ -33,9 +33,9 @@ from sqlalchemy.pool import NullPool
 
 from benchmarks import FX_PAIRS, BenchResult, Target, m1_rows, ratio, repeat, spread
 from benchmarks.stack import BenchSchema, BenchStack
-from market_assets.bar_store import STAGE_TYPES, replace_partitions
-from market_assets.bars import BAR_COLUMNS
+from market_assets.core.bars import BAR_COLUMNS
 from market_assets.db.migrate import sqlalchemy_url
+from market_assets.ohlcv.bar_store import STAGE_TYPES, replace_partitions
 from resources.postgres import PostgresResource
 
 NAME = "upsert"

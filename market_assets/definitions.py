@@ -1,8 +1,8 @@
-"""The one Definitions object of the code location.
+"""The code location: the domains' definitions merged, with the resources and the executor.
 
-Resources come from market_assets.store_resources (the single environment-to-resource
-mapping); they read secrets through EnvVar at run time, so loading these definitions opens no
-connection and needs no secret (`dg check defs` works on a clean checkout).
+Resources come from market_assets/composition.py (the one environment-to-resource mapping);
+they read secrets through EnvVar at run time, so loading these definitions opens no connection
+and needs no secret (`dg check defs` works on a clean checkout).
 
 Runs use the in-process executor: a batched run carries hundreds of partitions through four
 assets whose work is vectorised IO, so a subprocess per step would only add start-up time.
@@ -10,25 +10,15 @@ assets whose work is vectorised IO, so a subprocess per step would only add star
 
 from dagster import Definitions, in_process_executor
 
-from market_assets.assets.masters import MASTER_ASSETS
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.checks.masters import MASTER_CHECKS
-from market_assets.jobs import database_maintenance, master_sync_job, ohlcv_job
-from market_assets.schedules import SCHEDULES
-from market_assets.sensors import SENSORS
-from market_assets.store_resources import source_resource, store_resources
-from resources.masters.resource import master_source_resource
+from market_assets.composition import definitions_resources
+from market_assets.defs.masters import definitions as masters
+from market_assets.defs.ohlcv import definitions as ohlcv
+from market_assets.defs.ops import definitions as ops
 
-defs = Definitions(
-    assets=[*OHLCV_ASSETS, *MASTER_ASSETS],
-    asset_checks=MASTER_CHECKS,  # the OHLCV checks are check_specs of their assets
-    jobs=[ohlcv_job, master_sync_job, database_maintenance],
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources={
-        **store_resources(),
-        "sources": source_resource(),
-        "master_source": master_source_resource(),
-    },
-    executor=in_process_executor,
+# The domains' modules, not their objects: Dagster loads the one Definitions at module scope.
+defs = Definitions.merge(
+    ohlcv.defs,
+    masters.defs,
+    ops.defs,
+    Definitions(resources=definitions_resources(), executor=in_process_executor),
 )

@@ -6,7 +6,7 @@ key space; the optional prefix isolates tests and deployments that share one ser
 
 from __future__ import annotations
 
-from market_assets.identifiers import validate_symbol
+from market_assets.core.identifiers import validate_symbol
 
 
 def snapshot_key(symbol: str, timeframe: str, prefix: str = "") -> str:

@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import Field, PrivateAttr
 
-from market_assets.identifiers import validate_sql_identifier
+from market_assets.core.identifiers import validate_sql_identifier
 from resources import pg_binary
 from resources.errors import StoreUnavailableError, url_address
 

@@ -27,6 +27,9 @@ step "lint (ruff)"
 ruff check . || status=1
 ruff format --check . || status=1
 
+step "import contracts (lint-imports: layers, pure core, no cycles; pyproject.toml)"
+lint-imports || status=1
+
 step "Dagster definitions load (dg check defs)"
 dg_home="$(mktemp -d)"; printf 'telemetry:\n  enabled: false\n' > "$dg_home/dagster.yaml"
 DAGSTER_HOME="$dg_home" VIRTUAL_ENV="$PWD/.venv" dg check defs || status=1

@@ -31,9 +31,9 @@ def bars(
     ] = False,
 ) -> None:
     """Print bars and which store answered (reader role, stores from the environment)."""
-    from market_assets.adjusted_read import read_adjusted
-    from market_assets.read import BarReader
-    from market_assets.timeframes import Timeframe
+    from market_assets.core.timeframes import Timeframe
+    from market_assets.read.adjusted import read_adjusted
+    from market_assets.read.reader import BarReader
 
     reader = BarReader.from_env()
     try:

@@ -1,7 +1,7 @@
 """`market-assets check`: the asset checks of a partition range, from the shell (CI).
 
 Dagster has no command that runs asset checks for a partition range, so this one evaluates the
-same checks (market_assets.checks.evaluation) against the configured stores, prints a summary,
+same checks (market_assets.quality.evaluation) against the configured stores, prints a summary,
 writes JUnit XML when asked, and exits 1 on any failure.
 
 Freshness is evaluated as of the end of the range (23:59:59 UTC of END) unless `--as-of` says
@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from market_assets.checks.evaluation import CheckOutcome
+from market_assets.quality.evaluation import CheckOutcome
 
 console = Console()
 
@@ -28,13 +28,12 @@ console = Console()
 def run_checks(
     start: dt.date, end: dt.date, symbols: list[str] | None, as_of: dt.datetime | None = None
 ) -> list[CheckOutcome]:
-    from market_assets.calendars import sessions_in_range
-    from market_assets.checks import evaluation as ev
-    from market_assets.checks.freshness import market_symbols
-    from market_assets.partitions import BarPartition
-    from market_assets.quality.freshness import check_freshness
-    from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
-    from market_assets.universe import default_universe
+    from market_assets.composition import postgres_resource, redis_resource, s3_resource
+    from market_assets.core.calendars import sessions_in_range
+    from market_assets.core.partition_keys import BarPartition
+    from market_assets.core.universe import default_universe
+    from market_assets.quality import evaluation as ev
+    from market_assets.quality.freshness import check_freshness, market_symbols
 
     universe = default_universe()
     chosen = symbols or universe.symbols(active_only=True)

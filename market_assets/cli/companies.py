@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from market_assets.composition import MissingSettingError, postgres_resource, redis_resource
 from market_assets.masters.search import CompanyLookupError, search_companies, show_company
-from market_assets.store_resources import MissingSettingError, postgres_resource, redis_resource
 from resources.errors import StoreUnavailableError
 from resources.redis import RedisResource
 

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from market_assets import settings as s
+from market_assets.composition import MissingSettingError
+from market_assets.core import settings as s
 from market_assets.db import bootstrap, migrate
-from market_assets.store_resources import MissingSettingError
 
 app = typer.Typer(help="Database roles, schema and versioned migrations.", no_args_is_help=True)
 console = Console()

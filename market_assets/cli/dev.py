@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from market_assets import settings as s
+from market_assets.core import settings as s
+from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 
 console = Console()
 
@@ -78,21 +79,22 @@ def prepare_dagster_home(state: os.PathLike[str] | str) -> str:
 def _seed(dagster_home: str, days: int) -> None:
     from dagster import DagsterInstance
 
-    from market_assets.seed import (
+    from market_assets.cli.code_location import master_assets, ohlcv_assets
+    from market_assets.operations.seed import (
         register_universe_symbols,
         seed_recent_sessions,
         sync_company_master,
     )
 
     with DagsterInstance.get() as instance:
-        fresh = not instance.get_dynamic_partitions("symbols")
+        fresh = not instance.get_dynamic_partitions(SYMBOLS_PARTITIONS)
         register_universe_symbols(instance)
         if fresh and days > 0:
             console.print(f"seeding the last {days} days for every universe symbol ...")
-            ok = seed_recent_sessions(instance, days)
+            ok = seed_recent_sessions(instance, ohlcv_assets(), days)
             console.print("[green]seeded[/]" if ok else "[red]seeding failed[/] (see the UI)")
         if fresh:
-            ok = sync_company_master(instance)
+            ok = sync_company_master(instance, master_assets())
             console.print("[green]company master synced[/]" if ok else "[red]master sync failed[/]")
 
 

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
+from market_assets.composition import postgres_resource, redis_resource, s3_resource
 from resources.errors import StoreUnavailableError
 
 console = Console()

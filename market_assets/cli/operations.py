@@ -16,7 +16,7 @@ SymbolsOpt = Annotated[
 
 
 def _symbols(chosen: list[str] | None) -> list[str]:
-    from market_assets.universe import default_universe
+    from market_assets.core.universe import default_universe
 
     return chosen or default_universe().symbols(active_only=True)
 
@@ -30,11 +30,13 @@ def backfill(
     """Materialise a range in a few batched runs (recorded in the Dagster instance)."""
     from dagster import DagsterInstance
 
-    from market_assets.backfill import run_backfill
+    from market_assets.cli.code_location import ohlcv_assets
+    from market_assets.operations.backfill import run_backfill
 
     with DagsterInstance.get() as instance:
         outcomes = run_backfill(
             instance,
+            ohlcv_assets(),
             dt.date.fromisoformat(start),
             dt.date.fromisoformat(end),
             _symbols(symbols),
@@ -56,8 +58,8 @@ def rebuild(
     symbols: SymbolsOpt = None,
 ) -> None:
     """Restore the database and Redis of a range from S3 (the system of record)."""
-    from market_assets.backfill import rebuild as do_rebuild
-    from market_assets.store_resources import postgres_resource, redis_resource, s3_resource
+    from market_assets.composition import postgres_resource, redis_resource, s3_resource
+    from market_assets.operations.rebuild import rebuild as do_rebuild
 
     postgres, redis = postgres_resource("writer", live=True), redis_resource(live=True)
     try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from market_assets.identifiers import validate_sql_identifier
+from market_assets.core.identifiers import validate_sql_identifier
 from resources.errors import StoreUnavailableError, url_address
 from resources.postgres import conninfo_for
 

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
 
-from market_assets.identifiers import validate_sql_identifier
+from market_assets.core.identifiers import validate_sql_identifier
 from resources.errors import StoreUnavailableError, url_address
 from resources.postgres import conninfo_for, detect_capabilities
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
-from market_assets import settings as s
+from market_assets.core import settings as s
 
 _INTERVAL = re.compile(r"^\d+ (minutes?|hours?|days?|weeks?|months?|years?)$")
 

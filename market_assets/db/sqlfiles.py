@@ -12,7 +12,7 @@ from typing import Literal
 
 from alembic import context, op
 
-from market_assets.settings import SQL_DIR
+from market_assets.core.settings import SQL_DIR
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 DIALECTS = ("timescale", "postgres")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from market_assets import settings as s
+from market_assets.core import settings as s
 from market_assets.db import bootstrap, migrate
 from market_assets.devstack.seaweed import S3Endpoint
 from market_assets.devstack.secrets import load_or_create_role_passwords

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from market_assets.identifiers import InvalidIdentifierError
-from market_assets.universe import symbol_for_jquants_code
+from market_assets.core.identifiers import InvalidIdentifierError
+from market_assets.core.universe import symbol_for_jquants_code
 
 # J-Quants codes: 5 characters (4-character TSE code + a 5th, '0' for ordinary shares);
 # 4-character codes are accepted as given. New TSE codes contain letters ('130A0').

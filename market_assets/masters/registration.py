@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 from dagster import DagsterInstance
 
-from market_assets.partitions import symbols as symbols_partitions
-from market_assets.universe import (
+from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
+from market_assets.core.universe import (
     InstrumentKind,
     Universe,
     default_universe,
@@ -24,7 +24,7 @@ from market_assets.universe import (
 from resources.postgres import PostgresResource
 from resources.queries import query
 
-PARTITIONS_NAME = symbols_partitions.name or "symbols"
+PARTITIONS_NAME = SYMBOLS_PARTITIONS
 
 
 def non_company_symbols(universe: Universe | None = None) -> list[str]:

@@ -17,10 +17,10 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from market_assets.identifiers import InvalidIdentifierError, describe
+from market_assets.core.identifiers import InvalidIdentifierError, describe
+from market_assets.core.universe import jquants_code_for_symbol, symbol_for_jquants_code
 from market_assets.masters.cache import get_code_table, get_company
 from market_assets.masters.records import CODE_RE
-from market_assets.universe import jquants_code_for_symbol, symbol_for_jquants_code
 from resources.postgres import PostgresResource
 from resources.queries import query
 from resources.redis import RedisResource
@@ -73,7 +73,7 @@ def _reader(postgres: PostgresResource | None) -> Iterator[PostgresResource]:
     if postgres is not None:
         yield postgres
         return
-    from market_assets.store_resources import postgres_resource
+    from market_assets.composition import postgres_resource
 
     owned = postgres_resource("reader", live=True)
     try:

@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from market_assets.core.universe import symbol_for_jquants_code
 from market_assets.masters.records import (
     CONTENT_FIELDS,
     CompanyRow,
@@ -34,7 +35,6 @@ from market_assets.masters.records import (
     Rejected,
     judge_records,
 )
-from market_assets.universe import symbol_for_jquants_code
 from resources.postgres import PostgresResource
 from resources.queries import query
 

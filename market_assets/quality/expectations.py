@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
-from market_assets.bars import BAR_COLUMNS, PRICE_COLUMNS
-from market_assets.partitions import BarPartition
+from market_assets.core.bars import BAR_COLUMNS, PRICE_COLUMNS
+from market_assets.core.partition_keys import BarPartition
 from resources.errors import StoreUnavailableError
 from resources.s3 import S3Resource
 

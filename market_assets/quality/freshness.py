@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from market_assets.calendars import is_session, previous_session
-from market_assets.checks.evaluation import FAILURES_SHOWN, CheckOutcome
-from market_assets.quality.config import Deadline
+from market_assets.core.calendars import is_session, previous_session
+from market_assets.core.quality_config import Deadline
+from market_assets.quality.evaluation import FAILURES_SHOWN, CheckOutcome
 from resources.postgres import PostgresResource
 from resources.queries import query
 

@@ -2,8 +2,8 @@
 
 Sources are keyed by session date (not by UTC day) because partitions, completeness checks and
 D1 bars are all per session; a source that fetches by UTC range converts with
-`market_assets.calendars.session_windows`. Every frame a source returns is in the bar schema
-(`market_assets.bars`), so the assets downstream never need to know which source ran.
+`market_assets.core.calendars.session_windows`. Every frame a source returns is in the bar schema
+(`market_assets.core.bars`), so the assets downstream never need to know which source ran.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import pandas as pd
 
-from market_assets.timeframes import Timeframe
-from market_assets.universe import Instrument
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import Instrument
 
 
 class SourceError(RuntimeError):

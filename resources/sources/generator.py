@@ -49,10 +49,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from market_assets.bars import STRING_DTYPE, empty_bars
-from market_assets.calendars import FX24X5, CalendarError, session_windows_ns, to_date
-from market_assets.timeframes import Timeframe
-from market_assets.universe import Instrument, InstrumentKind
+from market_assets.core.bars import STRING_DTYPE, empty_bars
+from market_assets.core.calendars import FX24X5, CalendarError, session_windows_ns, to_date
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import Instrument, InstrumentKind
 from resources.sources.base import BarSource, SourceError
 
 # Daily volatility (log returns) by kind; FX ~0.6 %/day, equities ~1.8 %/day.

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import requests
 
-from market_assets.bars import STRING_DTYPE, concat_bars, empty_bars, session_date_column
-from market_assets.calendars import CALENDAR_TIMEZONES, session_dates_of
+from market_assets.core.bars import STRING_DTYPE, concat_bars, empty_bars, session_date_column
+from market_assets.core.calendars import CALENDAR_TIMEZONES, session_dates_of
 from resources.sources.base import SourceError, sort_bars
 
 try:  # yfinance's transport; optional for the J-Quants source
@@ -326,7 +326,7 @@ def bar_frame(
     volume: np.ndarray,
     adj_factor: np.ndarray,
 ) -> pd.DataFrame:
-    """One instrument's bars with the bar schema's in-memory dtypes (see market_assets.bars)."""
+    """One instrument's bars with the bar schema's in-memory dtypes (market_assets.core.bars)."""
     n = len(ts)
     if n == 0:
         return empty_bars()

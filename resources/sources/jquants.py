@@ -46,9 +46,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from market_assets.calendars import CalendarError, is_session, next_session, session_bounds, to_date
-from market_assets.timeframes import Timeframe
-from market_assets.universe import Instrument
+from market_assets.core.calendars import (
+    CalendarError,
+    is_session,
+    next_session,
+    session_bounds,
+    to_date,
+)
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import Instrument
 from resources.sources.base import BarSource, SourceError
 from resources.sources.http import (
     HttpClient,

@@ -20,7 +20,8 @@ mapping in `landing_vendors.yaml`. Reading a file never repairs anything silentl
   unassigned (`bad_timestamp`, with the range in the reason), never clipped or dropped;
 * rows that cannot be assigned to any partition at all (an unknown vendor symbol, a row with
   neither a timestamp nor a date) are returned as `unassigned` with a rule and a reason; the
-  ledger (`market_assets.landing.record_files`) writes them to quarantine once per file.
+  ledger (`market_assets.ohlcv.landing_ledger.record_files`) writes them to quarantine once
+  per file.
   Keeping the raw spelling in the bar frame instead would not work: raw_bars groups rows by
   (symbol, session_date), so a row with a symbol no partition asked for would vanish.
 
@@ -48,17 +49,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from market_assets.bars import (
+from market_assets.core.bars import (
     BAR_COLUMNS,
     BAR_PANDAS_DTYPES,
     PRICE_COLUMNS,
     concat_bars,
     session_date_column,
 )
-from market_assets.calendars import CALENDAR_TIMEZONES, session_dates_of
-from market_assets.partitions import FIRST_SESSION
-from market_assets.timeframes import Timeframe
-from market_assets.universe import (
+from market_assets.core.calendars import CALENDAR_TIMEZONES, session_dates_of
+from market_assets.core.partition_keys import FIRST_SESSION
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import (
     Instrument,
     Universe,
     UnknownSymbolError,
@@ -529,9 +530,9 @@ class LandingSource(BarSource):
     it every file under `prefix` is considered. Files are scanned one by one: a malformed file
     (a non-retryable SourceError) is skipped and kept in `rejected` with its reason, so that
     one bad drop cannot hold back the partitions of every other file under the prefix; the
-    caller records it in the ledger (`market_assets.landing.record_rejected`). Errors that a
-    retry may cure (the store is unreachable) still raise. Scans are cached per (key, etag)
-    for the life of the source.
+    caller records it in the ledger (`market_assets.ohlcv.landing_ledger.record_rejected`).
+    Errors that a retry may cure (the store is unreachable) still raise. Scans are cached per
+    (key, etag) for the life of the source.
     """
 
     name: ClassVar[str] = "landing"

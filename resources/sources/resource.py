@@ -10,7 +10,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from market_assets.universe import Instrument
+from market_assets.core.universe import Instrument
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource, SourceError
 from resources.sources.generator import GeneratorSource

@@ -29,7 +29,7 @@ tick sizes depend on the price band and are finer than the generator's 1 JPY for
 names. Yahoo's open/high/low/close are split-adjusted but not dividend-adjusted;
 adjclose / close is Yahoo's cumulative dividend factor as of the fetch. It is converted to the
 project's one meaning of `adj_factor`, the event factor on its ex-date session (1.0 on other
-sessions; market_assets/adjustments.py), from the step between neighbouring sessions. Minute
+sessions; market_assets/core/adjustments.py), from the step between neighbouring sessions. Minute
 bars carry no adjclose and get 1.0.
 
 Sessions. Minute bars belong to the calendar session whose window contains them; a bar
@@ -56,17 +56,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from market_assets.adjustments import events_from_cumulative
-from market_assets.bars import empty_bars
-from market_assets.calendars import (
+from market_assets.core.adjustments import events_from_cumulative
+from market_assets.core.bars import empty_bars
+from market_assets.core.calendars import (
     CALENDAR_TIMEZONES,
     CalendarError,
     is_session,
     session_bounds,
     to_date,
 )
-from market_assets.timeframes import Timeframe
-from market_assets.universe import Instrument
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import Instrument
 from resources.sources.base import BarSource, SourceError
 from resources.sources.http import (
     HttpClient,
@@ -299,7 +299,7 @@ class YFinanceSource(BarSource):
                 tz="UTC",
             )
             # Yahoo's factor is cumulative as of the fetch; the step between neighbouring
-            # sessions is the event (see market_assets/adjustments.py). The request reaches
+            # sessions is the event (see market_assets/core/adjustments.py). The request reaches
             # EVENT_LOOKBACK before the first session so that its step is known too.
             adj = events_from_cumulative(self._adj_factor(chart, vendor, cols["close"], n))
         else:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
-from market_assets.bars import frame_checksum, from_arrow
-from market_assets.partitions import BarPartition
-from market_assets.row_rules import apply_row_rules
-from market_assets.storage_layout import raw_object_key
-from market_assets.universe import default_universe
+from market_assets.core.bars import frame_checksum, from_arrow
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.row_rules import apply_row_rules
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.universe import default_universe
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource

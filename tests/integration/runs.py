@@ -16,8 +16,8 @@ from dagster import (
     op,
 )
 
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.partitions import partition_key
+from market_assets.core.partition_keys import partition_key
+from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
@@ -68,7 +68,7 @@ def failing() -> None:
 
 def alert_on_failed_run(instance: DagsterInstance, postgres: PostgresResource) -> str:
     """Fail a tiny job and hand its failure to run_failure_alert; returns the run id."""
-    from market_assets.sensors import run_failure_alert
+    from market_assets.defs.ops.alerts import run_failure_alert
 
     result = failing.execute_in_process(instance=instance, raise_on_error=False)
     event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")

@@ -7,10 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from market_assets.adjusted_read import read_adjusted
-from market_assets.adjustment_store import events_after, record_events
-from market_assets.read import BarReader
-from market_assets.timeframes import Timeframe
+from market_assets.core.timeframes import Timeframe
+from market_assets.ohlcv.adjustment_store import events_after, record_events
+from market_assets.read.adjusted import read_adjusted
+from market_assets.read.reader import BarReader
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource

@@ -20,10 +20,11 @@ from dagster import (
     instance_for_test,
 )
 
-from market_assets.partitions import bar_partitions, parse_partition
-from market_assets.schedules import SCHEDULES
-from market_assets.sensors import landing_files_sensor
-from market_assets.universe import default_universe
+from market_assets.core.partition_keys import parse_partition
+from market_assets.core.universe import default_universe
+from market_assets.definitions import defs
+from market_assets.defs.ohlcv.partitions import bar_partitions
+from market_assets.defs.ohlcv.sensors import landing_files_sensor
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from tests.integration.runs import alert_on_failed_run
@@ -35,7 +36,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "landing"
 
 
 def _schedule(name: str):  # type: ignore[no-untyped-def]
-    return next(s for s in SCHEDULES if s.name == name)
+    return defs.resolve_schedule_def(name)
 
 
 def _tick(name: str, instance: DagsterInstance, when: dt.datetime, postgres: PostgresResource):  # type: ignore[no-untyped-def]
@@ -135,7 +136,7 @@ def test_landing_sensor_requests_the_files_partitions_once(
 
 
 def test_maintenance_job_vacuums_as_owner(db: DbTarget) -> None:
-    from market_assets.jobs import database_maintenance
+    from market_assets.defs.ops.maintenance import database_maintenance
 
     owner = PostgresResource(url=db.owner_url, schema_name=db.schema)
     result = database_maintenance.execute_in_process(resources={"postgres_owner": owner})

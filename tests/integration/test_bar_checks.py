@@ -6,14 +6,14 @@ import datetime as dt
 
 import pytest
 
-from market_assets.assets.bar_snapshots import publish_symbols
-from market_assets.assets.db_bars import load_partitions_from_s3
-from market_assets.assets.raw_bars import collect_partitions, record_outcomes
-from market_assets.bars import from_arrow, to_arrow
-from market_assets.checks import evaluation as ev
-from market_assets.partitions import BarPartition
-from market_assets.rollups import refresh_rollups
-from market_assets.storage_layout import raw_object_key
+from market_assets.core.bars import from_arrow, to_arrow
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.ohlcv.collect import collect_partitions, record_outcomes
+from market_assets.ohlcv.load import load_partitions_from_s3
+from market_assets.ohlcv.publish import publish_symbols
+from market_assets.ohlcv.rollups import refresh_rollups
+from market_assets.quality import evaluation as ev
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
@@ -184,7 +184,7 @@ def test_rebuild_restores_database_and_redis_from_s3(
     redis_store: RedisResource,
     db: DbTarget,
 ) -> None:
-    from market_assets.backfill import rebuild
+    from market_assets.operations.rebuild import rebuild
 
     with db.connect() as conn:
         conn.execute("DELETE FROM ohlcv_bars")

@@ -8,9 +8,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from market_assets.bar_reads import read_bars
-from market_assets.bar_store import replace_partitions
-from market_assets.universe import default_universe
+from market_assets.core.universe import default_universe
+from market_assets.ohlcv.bar_reads import read_bars
+from market_assets.ohlcv.bar_store import replace_partitions
 from resources.postgres import PostgresResource
 from resources.sources.generator import GeneratorSource
 

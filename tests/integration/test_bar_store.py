@@ -13,8 +13,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from market_assets.bar_store import replace_partitions
-from market_assets.universe import default_universe
+from market_assets.core.universe import default_universe
+from market_assets.ohlcv.bar_store import replace_partitions
 from resources.pg_binary import binary_copy_payload
 from resources.postgres import PostgresResource
 from resources.sources.generator import GeneratorSource
@@ -206,7 +206,7 @@ def test_partition_filled_concurrently_falls_back_to_the_upsert(
 ) -> None:
     """The probe said 'empty' but the rows are there by the time of the append (another
     writer): the batch is redone through the upsert from a savepoint, counts stay exact."""
-    import market_assets.bar_store as bar_store
+    import market_assets.ohlcv.bar_store as bar_store
 
     bars = _bars(["USDJPY"], DAYS[:1])
     parts = _parts(["USDJPY"], DAYS[:1])
@@ -236,7 +236,7 @@ def test_a_pool_of_one_loads_without_waiting_for_itself(db: DbTarget) -> None:
 def test_adjustment_events_are_replaced_with_their_partitions(
     postgres: PostgresResource,
 ) -> None:
-    from market_assets.adjustment_store import events_after
+    from market_assets.ohlcv.adjustment_store import events_after
 
     bars = _bars(["7203"], DAYS)
     split = bars.copy()

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from market_assets import settings as s
 from market_assets.cli.app import app
+from market_assets.core import settings as s
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -37,8 +37,9 @@ def test_stack_environment_bootstraps_and_seeds(
     from dagster import DagsterInstance
 
     from market_assets.cli.dev import prepare_dagster_home
+    from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
     from market_assets.devstack.environment import stack_environment
-    from market_assets.seed import seed_recent_sessions
+    from market_assets.operations.seed import seed_recent_sessions
 
     for name in STORE_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -58,7 +59,8 @@ def test_stack_environment_bootstraps_and_seeds(
             prepare_dagster_home(tmp_path)
             with DagsterInstance.get() as instance:
                 assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-                assert seed_recent_sessions(instance, days=2, today=dt.date(2024, 3, 14))
+                today = dt.date(2024, 3, 14)
+                assert seed_recent_sessions(instance, OHLCV_ASSETS, days=2, today=today)
                 runs = instance.get_runs()
                 assert len(runs) == 1 and runs[0].is_success
 

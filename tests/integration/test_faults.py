@@ -19,14 +19,14 @@ from typing import ClassVar
 import pytest
 from dagster import DagsterInstance, materialize
 
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.backfill import RunWindow
-from market_assets.checks import evaluation as ev
+from market_assets.core.partition_keys import BarPartition, partition_key
+from market_assets.core.run_plan import RunWindow
+from market_assets.core.universe import Instrument
 from market_assets.db import bootstrap, migrate
+from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
 from market_assets.devstack.postgres import PostgresServer
 from market_assets.devstack.seaweed import SeaweedServer
-from market_assets.partitions import BarPartition, partition_key
-from market_assets.universe import Instrument
+from market_assets.quality import evaluation as ev
 from resources.errors import StoreUnavailableError
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource

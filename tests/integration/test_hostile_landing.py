@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from market_assets.landing import discover_new_files, record_files
-from market_assets.partitions import BarPartition
+from market_assets.core.partition_keys import BarPartition
+from market_assets.ohlcv.landing_ledger import discover_new_files, record_files
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from tests.integration.test_landing import CLEAN_PARTITIONS, _run, _stored, _upload

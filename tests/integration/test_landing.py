@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from market_assets.assets.db_bars import load_partitions_from_s3
-from market_assets.assets.raw_bars import PartitionOutcome, collect_partitions, record_outcomes
-from market_assets.bars import frame_checksum, from_arrow
-from market_assets.landing import (
+from market_assets.core.bars import frame_checksum, from_arrow
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.universe import Instrument
+from market_assets.ohlcv.collect import PartitionOutcome, collect_partitions, record_outcomes
+from market_assets.ohlcv.landing_ledger import (
     LocalFileStore,
     discover_new_files,
     partitions_of,
@@ -24,9 +26,7 @@ from market_assets.landing import (
     record_rejected,
     scan_of,
 )
-from market_assets.partitions import BarPartition
-from market_assets.storage_layout import raw_object_key
-from market_assets.universe import Instrument
+from market_assets.ohlcv.load import load_partitions_from_s3
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource, SourceError

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
-from market_assets.assets import db_bars as db_bars_module
-from market_assets.assets.db_bars import load_partitions_from_s3
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.assets.raw_bars import collect_partitions
-from market_assets.backfill import RunWindow
-from market_assets.partitions import BarPartition
-from market_assets.rollups import refresh_rollups
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.run_plan import RunWindow
+from market_assets.defs.ohlcv import db_bars as db_bars_module
+from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
+from market_assets.ohlcv.collect import collect_partitions
+from market_assets.ohlcv.load import load_partitions_from_s3
+from market_assets.ohlcv.rollups import refresh_rollups
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource

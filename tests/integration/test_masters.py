@@ -13,8 +13,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 from pytest_httpserver import HTTPServer
 
-from market_assets.assets.masters import MASTER_ASSETS
-from market_assets.checks.masters import (
+from market_assets.defs.masters.assets import MASTER_ASSETS
+from market_assets.defs.masters.checks import (
     MASTER_CHECKS,
     companies_code_format,
     companies_no_duplicate_codes,

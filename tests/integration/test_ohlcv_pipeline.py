@@ -8,12 +8,14 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from market_assets.assets.db_bars import db_bars, load_partitions_from_s3
-from market_assets.assets.raw_bars import collect_partitions, raw_bars, record_outcomes
-from market_assets.bars import frame_checksum, from_arrow, to_arrow
-from market_assets.partitions import BarPartition, partition_key
-from market_assets.storage_layout import raw_object_key
-from market_assets.universe import default_universe
+from market_assets.core.bars import frame_checksum, from_arrow, to_arrow
+from market_assets.core.partition_keys import BarPartition, partition_key
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.universe import default_universe
+from market_assets.defs.ohlcv.db_bars import db_bars
+from market_assets.defs.ohlcv.raw_bars import raw_bars
+from market_assets.ohlcv.collect import collect_partitions, record_outcomes
+from market_assets.ohlcv.load import load_partitions_from_s3
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.generator import GeneratorSource
@@ -133,7 +135,7 @@ def test_materialize_one_partition_through_dagster(
 def test_full_family_through_dagster_publishes_snapshots(
     s3_store: S3Resource, postgres: PostgresResource, db: DbTarget, redis_store
 ) -> None:  # type: ignore[no-untyped-def]
-    from market_assets.snapshots import decode
+    from market_assets.ohlcv.snapshots import decode
     from resources.cache_keys import snapshot_info_key, snapshot_key
 
     result = materialize_range(
@@ -186,7 +188,7 @@ def test_checks_run_alone_against_what_is_stored(
     materialised, and they judge what the stores hold."""
     from dagster import AssetCheckKey, AssetSelection
 
-    from market_assets.assets.ohlcv import OHLCV_ASSETS
+    from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
 
     symbols = ["USDJPY", "7203"]
     assert materialize_range(s3_store, postgres, redis_store, symbols, DAYS[0], DAYS[1]).success

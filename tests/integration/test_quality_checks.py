@@ -18,18 +18,18 @@ from dagster import (
     materialize,
 )
 
-from market_assets.assets.db_bars import db_bars
-from market_assets.bar_store import replace_partitions
-from market_assets.bars import from_arrow, to_arrow
-from market_assets.checks import evaluation as ev
-from market_assets.checks import freshness as freshness_checks
+from market_assets.core.bars import from_arrow, to_arrow
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.universe import default_universe
 from market_assets.db import bootstrap, migrate
-from market_assets.partitions import BarPartition
+from market_assets.defs.ohlcv import freshness_checks
+from market_assets.defs.ohlcv.db_bars import db_bars
+from market_assets.ohlcv.bar_store import replace_partitions
+from market_assets.ohlcv.rollups import refresh_rollups
+from market_assets.quality import evaluation as ev
 from market_assets.quality.expectations import EXPECTATIONS_PREFIX, read_result
 from market_assets.quality.freshness import check_freshness
-from market_assets.rollups import refresh_rollups
-from market_assets.storage_layout import raw_object_key
-from market_assets.universe import default_universe
 from resources.postgres import PostgresResource, conninfo_for
 from resources.redis import RedisResource
 from resources.s3 import S3Resource

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from market_assets.read import BarReader
+from market_assets.read.reader import BarReader
 from resources.cache_keys import snapshot_key
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from dagster import DagsterInstance, EnvVar, materialize
 
-from market_assets.assets.ohlcv import OHLCV_ASSETS
-from market_assets.partitions import partition_key
+from market_assets.core.partition_keys import partition_key
+from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource

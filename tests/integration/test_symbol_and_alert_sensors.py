@@ -20,10 +20,10 @@ from dagster import (
 )
 from pytest_httpserver import HTTPServer
 
-from market_assets.calendars import is_session
-from market_assets.new_symbols import new_symbols_sensor
-from market_assets.sensors import freshness_alert
-from market_assets.universe import default_universe
+from market_assets.core.calendars import is_session
+from market_assets.core.universe import default_universe
+from market_assets.defs.ohlcv.new_symbols import new_symbols_sensor
+from market_assets.defs.ops.alerts import freshness_alert
 from resources.postgres import PostgresResource
 from tests.integration.runs import alert_on_failed_run
 from tests.integration.test_automation import _requested

@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from market_assets.bar_store import replace_partitions
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.universe import default_universe
 from market_assets.db import bootstrap, migrate
 from market_assets.db.policies import PolicySettings, apply_policies
-from market_assets.partitions import BarPartition
-from market_assets.rollups import refresh_rollups
-from market_assets.universe import default_universe
+from market_assets.ohlcv.bar_store import replace_partitions
+from market_assets.ohlcv.rollups import refresh_rollups
 from resources.postgres import PostgresResource, conninfo_for
 from resources.sources.generator import GeneratorSource
 from tests.plugins.stores import DbTarget

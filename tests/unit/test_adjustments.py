@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from market_assets.adjustments import (
+from market_assets.core.adjustments import (
     AdjustmentError,
     adjust,
     events_from_cumulative,

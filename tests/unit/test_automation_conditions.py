@@ -31,11 +31,12 @@ from dagster._core.definitions.declarative_automation.automation_condition_teste
     EvaluateAutomationConditionsResult,
 )
 
-from market_assets.assets.bar_rollups import bar_rollups
-from market_assets.assets.bar_snapshots import bar_snapshots
-from market_assets.assets.db_bars import db_bars
-from market_assets.checks.bars import RAW_SPECS
-from market_assets.partitions import bar_partitions, partition_key
+from market_assets.core.partition_keys import partition_key
+from market_assets.defs.ohlcv.bar_rollups import bar_rollups
+from market_assets.defs.ohlcv.bar_snapshots import bar_snapshots
+from market_assets.defs.ohlcv.checks import RAW_SPECS
+from market_assets.defs.ohlcv.db_bars import db_bars
+from market_assets.defs.ohlcv.partitions import bar_partitions
 
 # Real time, as the daemon evaluates: check evaluations count as new relative to the clock.
 TODAY = dt.datetime.now(dt.UTC).date()

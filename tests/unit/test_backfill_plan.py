@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from market_assets.backfill import RunWindow, plan_runs
+from market_assets.core.run_plan import RunWindow, plan_runs
 
 REGISTERED = ["USDJPY", "EURUSD", "7203", "AAPL", "MSFT"]
 

@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from market_assets.calendars import (
+from market_assets.core.calendars import (
     CALENDAR_CODES,
     CalendarError,
     expected_minute_bars,

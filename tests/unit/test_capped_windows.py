@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from market_assets.schedules import capped_windows
+from market_assets.core.run_plan import capped_windows
 
 REGISTERED = [f"{1000 + i}" for i in range(2500)]
 

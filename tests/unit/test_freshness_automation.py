@@ -1,5 +1,5 @@
 """Each market's freshness check is requested alone at its own deadline, although the three
-are checks of the db_bars step (market_assets.checks.freshness)."""
+are checks of the db_bars step (market_assets.defs.ohlcv.freshness_checks)."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
@@ -12,7 +12,7 @@ from dagster import (
     evaluate_automation_conditions,
 )
 
-from market_assets.assets.db_bars import db_bars
+from market_assets.defs.ohlcv.db_bars import db_bars
 
 DEFS = Definitions(
     assets=[db_bars],

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from market_assets.bars import (
+from market_assets.core.bars import (
     BAR_ARROW_SCHEMA,
     BAR_COLUMNS,
     BAR_PANDAS_DTYPES,
@@ -23,9 +23,9 @@ from market_assets.bars import (
     normalize_bars,
     to_arrow,
 )
-from market_assets.calendars import expected_minute_bars, session_dates_of, sessions_in_range
-from market_assets.timeframes import Timeframe
-from market_assets.universe import Instrument, default_universe, equity_instrument
+from market_assets.core.calendars import expected_minute_bars, session_dates_of, sessions_in_range
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import Instrument, default_universe, equity_instrument
 from resources.sources import BarSource, GeneratorSource, SourceError
 
 D = dt.date

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from market_assets.row_rules import apply_row_rules
-from market_assets.universe import default_universe
+from market_assets.core.row_rules import apply_row_rules
+from market_assets.core.universe import default_universe
 from resources.sources import landing as landing_source
 from resources.sources.base import SourceError
 from resources.sources.generator import GeneratorSource
@@ -374,7 +374,7 @@ def _formatted_sql(node: ast.AST) -> str | None:
 
 def test_no_sql_is_built_by_formatting_strings() -> None:
     """Values are bind parameters; identifiers go through psycopg.sql (Identifier) after the
-    allow-lists in market_assets/identifiers.py. A formatted string passed to execute() would
+    allow-lists in market_assets/core/identifiers.py. A formatted string passed to execute() would
     be the first step towards injection, so none may exist in the project's code."""
     offenders = []
     for folder in ("market_assets", "resources", "benchmarks"):

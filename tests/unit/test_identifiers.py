@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market_assets.identifiers import (
+from market_assets.core.identifiers import (
     SYMBOL_PATTERN,
     InvalidIdentifierError,
     validate_s3_key,

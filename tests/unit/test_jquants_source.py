@@ -21,9 +21,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from market_assets.bars import BAR_COLUMNS, BAR_PANDAS_DTYPES, to_arrow
-from market_assets.row_rules import apply_row_rules
-from market_assets.universe import Instrument, default_universe
+from market_assets.core.bars import BAR_COLUMNS, BAR_PANDAS_DTYPES, to_arrow
+from market_assets.core.row_rules import apply_row_rules
+from market_assets.core.universe import Instrument, default_universe
 from resources.sources.base import SourceError
 from resources.sources.http import RetryPolicy, parse_retry_after
 from resources.sources.jquants import JQuantsCredentials, JQuantsSource

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from dagster import EnvVar
 
+from market_assets.core.universe import symbol_for_jquants_code
 from market_assets.masters.cache import keys_for_changes, list_name
 from market_assets.masters.records import KnownCodes, judge_record, judge_records
 from market_assets.masters.registration import non_company_symbols, scheduled_symbols
 from market_assets.masters.search import CompanyLookupError, normalise_code, search_params
 from market_assets.masters.sync import CompanyChange
-from market_assets.universe import symbol_for_jquants_code
 from resources.cache_keys import company_key, company_list_key
 from resources.masters import resource as resource_mod
 from resources.masters.jquants_master import normalise_record

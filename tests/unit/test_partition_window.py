@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from market_assets.calendars import expected_minute_bars, sessions_in_range
-from market_assets.partition_window import MARGIN, ts_window, window_arrays
-from market_assets.universe import default_universe
+from market_assets.core.calendars import expected_minute_bars, sessions_in_range
+from market_assets.core.partition_window import MARGIN, ts_window, window_arrays
+from market_assets.core.universe import default_universe
 
 
 @pytest.mark.parametrize("symbol", ["USDJPY", "7203", "N225", "SPX"])

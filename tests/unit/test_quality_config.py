@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, UniverseError, parse_universe
 from market_assets.quality.freshness import due_session
-from market_assets.universe import DEFAULT_UNIVERSE_PATH, UniverseError, parse_universe
 
 DOC: dict[str, Any] = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text())
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from market_assets.checks.evaluation import in_database_window
+from market_assets.core.partition_keys import BarPartition
 from market_assets.db.policies import PolicySettings, m1_horizon
-from market_assets.partitions import BarPartition
+from market_assets.quality.evaluation import in_database_window
 
 TODAY = dt.date(2026, 11, 23)
 

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from market_assets.row_rules import apply_row_rules, apply_row_rules_batch
-from market_assets.universe import default_universe
+from market_assets.core.row_rules import apply_row_rules, apply_row_rules_batch
+from market_assets.core.universe import default_universe
 from resources.sources.generator import GeneratorSource
 
 UNIVERSE = default_universe()

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from market_assets.snapshots import decode, encode
+from market_assets.ohlcv.snapshots import decode, encode
 
 
 def _bars(n: int, unit: str = "ns") -> pd.DataFrame:

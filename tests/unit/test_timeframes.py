@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from market_assets.timeframes import ALL_TIMEFRAMES, Timeframe
+from market_assets.core.timeframes import ALL_TIMEFRAMES, Timeframe
 
 
 def test_nine_timeframes_in_order() -> None:

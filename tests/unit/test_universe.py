@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from market_assets.identifiers import InvalidIdentifierError
-from market_assets.timeframes import Timeframe
-from market_assets.universe import (
+from market_assets.core.identifiers import InvalidIdentifierError
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import (
     DEFAULT_UNIVERSE_PATH,
     Instrument,
     InstrumentKind,

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from market_assets.bars import BAR_COLUMNS, BAR_PANDAS_DTYPES, to_arrow
-from market_assets.row_rules import apply_row_rules
-from market_assets.universe import Instrument, default_universe
+from market_assets.core.bars import BAR_COLUMNS, BAR_PANDAS_DTYPES, to_arrow
+from market_assets.core.row_rules import apply_row_rules
+from market_assets.core.universe import Instrument, default_universe
 from resources.sources.base import SourceError
 from resources.sources.http import RetryPolicy
 from resources.sources.yfinance_source import YFinanceSource, clean_float32

@@ -1,0 +1,33 @@
+"""The code location's asset definitions, for commands that materialise in this process.
+
+The terminal operations (market_assets/operations/) take the assets they run as arguments so
+that services never import Dagster definitions; the CLI, at the top of the house, takes them
+from the one `Definitions` object by name.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetsDefinition
+
+from market_assets.core.names import MASTER_ASSET_NAMES, OHLCV_ASSET_NAMES
+
+
+def _resolve(names: tuple[str, ...]) -> list[AssetsDefinition]:
+    from market_assets.definitions import defs
+
+    found: list[AssetsDefinition] = []
+    for name in names:
+        assets_def = defs.resolve_assets_def(name)
+        if assets_def not in found:  # one definition may hold several keys
+            found.append(assets_def)
+    return found
+
+
+def ohlcv_assets() -> list[AssetsDefinition]:
+    """raw_bars, db_bars, bar_rollups and bar_snapshots (with their checks), in order."""
+    return _resolve(OHLCV_ASSET_NAMES)
+
+
+def master_assets() -> list[AssetsDefinition]:
+    """markets, sector17, sector33 and companies."""
+    return _resolve(MASTER_ASSET_NAMES)

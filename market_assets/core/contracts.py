@@ -1,0 +1,58 @@
+"""The data contract of stored bars (pandera), checked once per batch, not per partition.
+
+Row rules (market_assets.core.row_rules) decide what is quarantined on the way in; this contract
+checks what was stored: types and nullability of every column and the OHLC invariants, so a
+change of writer or a hand-dropped file that slipped past the rules is caught.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+BAR_CONTRACT = pa.DataFrameSchema(
+    {
+        "symbol": pa.Column(str, pa.Check.str_matches(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")),
+        "timeframe": pa.Column(str, pa.Check.isin(["M1", "D1"])),
+        "ts": pa.Column(pd.DatetimeTZDtype("ns", "UTC")),
+        "session_date": pa.Column(object),
+        "open": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
+        "high": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
+        "low": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
+        "close": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
+        "volume": pa.Column(float, [pa.Check.ge(0), pa.Check(np.isfinite)]),
+        "adj_factor": pa.Column(float, pa.Check.gt(0)),
+        "source": pa.Column(str),
+    },
+    checks=[
+        pa.Check(lambda df: df["low"] <= df[["open", "close"]].min(axis=1), name="low_below_body"),
+        pa.Check(
+            lambda df: df["high"] >= df[["open", "close"]].max(axis=1), name="high_above_body"
+        ),
+        pa.Check(
+            lambda df: ~df.duplicated(["symbol", "timeframe", "ts"], keep=False),
+            name="unique_symbol_timeframe_ts",
+        ),
+    ],
+    strict=True,
+    coerce=False,
+)
+
+
+def contract_failures(frame: pd.DataFrame, limit: int = 10) -> tuple[int, list[str], list[int]]:
+    """How many rows break the contract, one line per broken check (first rows shown), and the
+    positions of the broken rows (so callers can name the partitions they belong to)."""
+    try:
+        BAR_CONTRACT.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        labels = cases["index"].dropna().unique()
+        positions = [int(i) for i in frame.index.get_indexer(labels) if i >= 0]
+        lines = []
+        for check, group in cases.groupby("check", sort=True):
+            rows = frame.index.get_indexer(group["index"].dropna().unique()[:3])
+            where = ", ".join(f"row {int(r)} ts={frame['ts'].iloc[int(r)]}" for r in rows if r >= 0)
+            lines.append(f"{check}: {group['index'].nunique()} rows ({where})")
+        return max(len(positions), 1), lines[:limit], sorted(positions)
+    return 0, [], []

@@ -1,0 +1,82 @@
+"""How a date range x symbols is cut into runs: date windows x contiguous symbol blocks.
+
+A multi-partition range run carries the cartesian product of a date window and a block of
+symbols that are contiguous in registration order (Dagster orders dynamic keys that way), so
+one run can cover many partitions. Pure arithmetic, shared by the terminal backfill, the
+schedules and the sensors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from market_assets.core.partition_keys import partition_key
+
+# A batched run carries up to this many date x symbol partitions: enough that a year of ten
+# symbols is a handful of runs, few enough that a failed run is cheap to retry.
+MAX_PARTITIONS_PER_RUN = 1000
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    start: dt.date
+    end: dt.date
+    first_symbol: str
+    last_symbol: str
+
+    def range_tags(self) -> dict[str, str]:
+        """The run tags that make one run carry this window's date x symbol range."""
+        return {
+            RANGE_START_TAG: partition_key(self.start, self.first_symbol),
+            RANGE_END_TAG: partition_key(self.end, self.last_symbol),
+        }
+
+
+def plan_runs(
+    start: dt.date, end: dt.date, chosen: list[str], registered: list[str], days_per_run: int
+) -> list[RunWindow]:
+    """Date windows x contiguous blocks of the chosen symbols in registration order."""
+    order = [s for s in registered if s in set(chosen)]
+    blocks: list[list[str]] = []
+    for symbol in order:
+        index = registered.index(symbol)
+        if blocks and registered.index(blocks[-1][-1]) == index - 1:
+            blocks[-1].append(symbol)
+        else:
+            blocks.append([symbol])
+    windows = []
+    day = start
+    while day <= end:
+        stop = min(end, day + dt.timedelta(days=days_per_run - 1))
+        windows.extend(RunWindow(day, stop, b[0], b[-1]) for b in blocks)
+        day = stop + dt.timedelta(days=1)
+    return windows
+
+
+def capped_windows(
+    start: dt.date,
+    end: dt.date,
+    chosen: list[str],
+    registered: list[str],
+    max_partitions: int = MAX_PARTITIONS_PER_RUN,
+) -> list[RunWindow]:
+    """`plan_runs` over [start, end] with at most `max_partitions` date x symbol partitions a
+    run: a market of 4,000 companies is a few runs, not one that no retry can redo cheaply."""
+    days = (end - start).days + 1
+    if days > max_partitions:
+        raise ValueError(f"{days} days exceed {max_partitions} partitions for a single symbol")
+    per_run = max(1, max_partitions // days)
+    position = {s: i for i, s in enumerate(registered)}
+    windows: list[RunWindow] = []
+    for block in plan_runs(start, end, chosen, registered, days):
+        symbols_in_block = registered[
+            position[block.first_symbol] : position[block.last_symbol] + 1
+        ]
+        for i in range(0, len(symbols_in_block), per_run):
+            chunk = symbols_in_block[i : i + per_run]
+            windows.append(RunWindow(start, end, chunk[0], chunk[-1]))
+    return windows

@@ -1,0 +1,101 @@
+"""Every environment variable the project reads, in one place.
+
+Secrets (URLs with passwords, S3 keys) reach Dagster resources as `dagster.EnvVar` so that they
+are resolved at run time and never stored in run config or printed in the UI; this module
+holds their names. Non-secret knobs are read here with their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = PROJECT_ROOT / "sql"
+
+# Names of the environment variables (documented in README.md, "Configuration").
+PG_URL = "MARKET_ASSETS_PG_URL"  # writer role: the pipeline
+PG_READER_URL = "MARKET_ASSETS_PG_READER_URL"  # reader role: get_ohlcv, CLI reads
+PG_OWNER_URL = "MARKET_ASSETS_PG_OWNER_URL"  # owner role: migrations, maintenance
+PG_ADMIN_URL = "MARKET_ASSETS_PG_ADMIN_URL"  # superuser, only for `db bootstrap`
+PG_SCHEMA = "MARKET_ASSETS_PG_SCHEMA"
+PG_BULK_MODE = "MARKET_ASSETS_PG_BULK_MODE"
+PG_POOL_SIZE = "MARKET_ASSETS_PG_POOL_SIZE"
+REDIS_URL = "MARKET_ASSETS_REDIS_URL"
+REDIS_PREFIX = "MARKET_ASSETS_REDIS_PREFIX"
+S3_ENDPOINT = "MARKET_ASSETS_S3_ENDPOINT"
+S3_BUCKET = "MARKET_ASSETS_S3_BUCKET"
+S3_PREFIX = "MARKET_ASSETS_S3_PREFIX"
+S3_REGION = "AWS_REGION"
+S3_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
+S3_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
+HOME = "MARKET_ASSETS_HOME"
+RETENTION_M1 = "MARKET_ASSETS_RETENTION_M1"
+COMPRESS_AFTER = "MARKET_ASSETS_COMPRESS_AFTER"
+SOURCE_OVERRIDE = "MARKET_ASSETS_SOURCE"
+LANDING_DIR = "MARKET_ASSETS_LANDING_DIR"
+GENERATOR_SEED = "MARKET_ASSETS_GENERATOR_SEED"
+DAGSTER_PG_URL = "DAGSTER_PG_URL"
+AUTOMATION = "MARKET_ASSETS_AUTOMATION"  # `off`: schedules and sensors start stopped
+ALERT_WEBHOOK = "MARKET_ASSETS_ALERT_WEBHOOK"  # URL that receives JSON alerts
+NEW_SYMBOL_SESSIONS = "MARKET_ASSETS_NEW_SYMBOL_SESSIONS"  # history requested for a new symbol
+DEFAULT_NEW_SYMBOL_SESSIONS = 20
+
+DEFAULT_SCHEMA = "market"
+DEFAULT_BUCKET = "market-data"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def automation_enabled() -> bool:
+    """Schedules and sensors start running unless MARKET_ASSETS_AUTOMATION is off (browser
+    tests, a second deployment reading the same stores)."""
+    return (env(AUTOMATION, "") or "").lower() not in ("off", "0", "false")
+
+
+def new_symbol_sessions() -> int:
+    """Sessions of history requested for a newly listed symbol (at least one)."""
+    raw = env(NEW_SYMBOL_SESSIONS, str(DEFAULT_NEW_SYMBOL_SESSIONS)) or ""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{NEW_SYMBOL_SESSIONS} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{NEW_SYMBOL_SESSIONS} must be at least 1, got {value}")
+    return value
+
+
+def state_dir() -> Path:
+    """Where the embedded stack keeps its data; survives restarts."""
+    return Path(env(HOME) or PROJECT_ROOT / ".market-assets").resolve()
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Non-secret store settings with their defaults."""
+
+    pg_schema: str = DEFAULT_SCHEMA
+    pg_bulk_mode: str = "auto"
+    pg_pool_size: int = 4
+    redis_prefix: str = ""
+    s3_bucket: str = DEFAULT_BUCKET
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_endpoint: str | None = None
+
+    @classmethod
+    def from_env(cls) -> StoreSettings:
+        return cls(
+            pg_schema=env(PG_SCHEMA, DEFAULT_SCHEMA) or DEFAULT_SCHEMA,
+            pg_bulk_mode=env(PG_BULK_MODE, "auto") or "auto",
+            pg_pool_size=int(env(PG_POOL_SIZE, "4") or 4),
+            redis_prefix=env(REDIS_PREFIX, "") or "",
+            s3_bucket=env(S3_BUCKET, DEFAULT_BUCKET) or DEFAULT_BUCKET,
+            s3_prefix=env(S3_PREFIX, "") or "",
+            s3_region=env(S3_REGION, "us-east-1") or "us-east-1",
+            s3_endpoint=env(S3_ENDPOINT),
+        )

@@ -1,0 +1,463 @@
+"""The instrument universe: which symbols exist, how they trade and where their prices come from.
+
+`universe.yaml` declares the non-company instruments (FX, indices) and a few fixed equities;
+company-master equities that are not in the file get an instrument from the `new_equity`
+template (Tokyo, JPY, generator, M1) through `Universe.resolve` / `equity_instrument`, so the
+company master can register codes without editing the file.
+
+The file is validated eagerly and completely (unknown keys, duplicate symbols or vendor
+spellings, unknown calendars, invalid symbols) because a silent typo here would surface much
+later as missing partitions or bars filed under the wrong calendar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from market_assets.core.calendars import CALENDAR_CODES
+from market_assets.core.identifiers import InvalidIdentifierError, describe, validate_symbol
+from market_assets.core.quality_config import QualityConfig, QualityConfigError, parse_quality
+from market_assets.core.timeframes import Timeframe
+
+DEFAULT_UNIVERSE_PATH = Path(__file__).with_name("universe.yaml")
+
+SOURCES: tuple[str, ...] = ("generator", "landing", "yfinance", "jquants")
+VENDORS: tuple[str, ...] = ("jquants", "yfinance", "landing")
+BASE_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.D1)
+
+# Vendor spellings go into HTTP query strings and file names: keep them boring too.
+_VENDOR_SYMBOL_RE = re.compile(r"[A-Za-z0-9^=._:-]{1,40}")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+# TSE codes: 4 characters (digits, new codes such as '130A'), 5 for preferred shares etc.
+_TSE_CODE_RE = re.compile(r"[0-9][0-9A-Z]{3,4}")
+_JQUANTS_CODE_RE = re.compile(r"[0-9][0-9A-Z]{3}[0-9A-Z]")
+
+
+class InstrumentKind(StrEnum):
+    EQUITY = "equity"
+    FX = "fx"
+    INDEX = "index"
+
+
+class UniverseError(ValueError):
+    """The universe file (or an instrument definition) is invalid."""
+
+
+class UnknownSymbolError(LookupError):
+    """A symbol (or vendor spelling) is not in the universe."""
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return str(self.args[0]) if self.args else "unknown symbol"
+
+
+def default_tick_size(kind: InstrumentKind, currency: str) -> float:
+    """Price increment used when the file does not give one (see module docs of generator)."""
+    if kind is InstrumentKind.FX:
+        return 0.001 if currency == "JPY" else 0.00001
+    if kind is InstrumentKind.EQUITY and currency == "JPY":
+        return 1.0
+    return 0.01
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One tradable symbol and everything the pipeline needs to fetch and check its bars."""
+
+    symbol: str
+    kind: InstrumentKind
+    calendar: str
+    currency: str
+    start_price: float
+    tick_size: float
+    base_timeframe: Timeframe = Timeframe.M1
+    source: str = "generator"
+    vendor_symbols: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+    daily_volume: float | None = None
+    name: str = ""
+    active: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            validate_symbol(self.symbol)
+        except InvalidIdentifierError as exc:
+            raise UniverseError(str(exc)) from exc
+        where = f"instrument {self.symbol}"
+        try:
+            object.__setattr__(self, "kind", InstrumentKind(self.kind))
+        except ValueError:
+            raise UniverseError(
+                f"{where}: kind {describe(self.kind)} is not one of "
+                f"{[k.value for k in InstrumentKind]}"
+            ) from None
+        if self.calendar not in CALENDAR_CODES:
+            raise UniverseError(
+                f"{where}: unknown calendar {describe(self.calendar)}; "
+                f"valid calendars are {list(CALENDAR_CODES)}"
+            )
+        if not isinstance(self.currency, str) or not _CURRENCY_RE.fullmatch(self.currency):
+            raise UniverseError(f"{where}: currency {describe(self.currency)} is not ISO 4217")
+        if self.kind is InstrumentKind.FX:
+            if len(self.symbol) != 6 or self.symbol[3:] != self.currency:
+                raise UniverseError(
+                    f"{where}: FX symbols are BASEQUOTE (6 letters) with currency = quote"
+                )
+        try:
+            tf = Timeframe.parse(self.base_timeframe)
+        except ValueError as exc:
+            raise UniverseError(f"{where}: {exc}") from None
+        if tf not in BASE_TIMEFRAMES:
+            raise UniverseError(f"{where}: base_timeframe must be M1 or D1, got {tf}")
+        object.__setattr__(self, "base_timeframe", tf)
+        if self.source not in SOURCES:
+            raise UniverseError(
+                f"{where}: source {describe(self.source)} is not one of {list(SOURCES)}"
+            )
+        for label, value in (("start_price", self.start_price), ("tick_size", self.tick_size)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise UniverseError(f"{where}: {label} must be a positive number")
+        object.__setattr__(self, "start_price", float(self.start_price))
+        object.__setattr__(self, "tick_size", float(self.tick_size))
+        if self.daily_volume is not None:
+            v = self.daily_volume
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
+                raise UniverseError(f"{where}: daily_volume must be a number >= 0")
+            object.__setattr__(self, "daily_volume", float(v))
+        vendors = dict(self.vendor_symbols or {})
+        for vendor, spelling in vendors.items():
+            if vendor not in VENDORS:
+                raise UniverseError(
+                    f"{where}: unknown vendor {describe(vendor)}; vendors are {list(VENDORS)}"
+                )
+            if not isinstance(spelling, str) or not _VENDOR_SYMBOL_RE.fullmatch(spelling):
+                raise UniverseError(
+                    f"{where}: vendor symbol {describe(spelling)} for {vendor} is not allowed"
+                )
+        object.__setattr__(self, "vendor_symbols", MappingProxyType(vendors))
+        if not isinstance(self.active, bool):
+            raise UniverseError(f"{where}: active must be true or false")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType does not pickle; rebuild (and re-validate) from plain values so
+        # instruments can cross process boundaries (Dagster multiprocess executor) and deepcopy.
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["vendor_symbols"] = dict(self.vendor_symbols)
+        return (_rebuild, (Instrument, state))
+
+    def vendor_symbol(self, vendor: str) -> str | None:
+        """The vendor's spelling, falling back to derivable ones (J-Quants 5-char codes)."""
+        spelled = self.vendor_symbols.get(vendor)
+        if spelled is not None:
+            return spelled
+        if vendor == "jquants" and self.kind is InstrumentKind.EQUITY and self.calendar == "XTKS":
+            return jquants_code_for_symbol(self.symbol)
+        return None
+
+
+def _rebuild(cls: type[Any], state: dict[str, Any]) -> Any:
+    return cls(**state)
+
+
+def symbol_for_jquants_code(code: str) -> str:
+    """J-Quants 5-character code to canonical symbol: '72030' -> '7203', '25935' stays.
+
+    J-Quants appends a check-like 5th character that is '0' for ordinary shares; the exchange
+    and every other vendor use the 4-character code, so that is canonical. 4-character input
+    is returned unchanged (already canonical).
+    """
+    if not isinstance(code, str):
+        raise InvalidIdentifierError(f"J-Quants code must be a string, got {describe(code)}")
+    if _TSE_CODE_RE.fullmatch(code) and len(code) == 4:
+        return code
+    if not _JQUANTS_CODE_RE.fullmatch(code):
+        raise InvalidIdentifierError(
+            f"invalid J-Quants code {describe(code)}: expected 5 characters like '72030'"
+        )
+    return code[:4] if code[4] == "0" else code
+
+
+def jquants_code_for_symbol(symbol: str) -> str:
+    """Inverse of `symbol_for_jquants_code`: '7203' -> '72030'; 5-character codes stay."""
+    if not isinstance(symbol, str) or not _TSE_CODE_RE.fullmatch(symbol):
+        raise InvalidIdentifierError(f"not a TSE code: {describe(symbol)}")
+    return symbol + "0" if len(symbol) == 4 else symbol
+
+
+def is_tse_code(symbol: str) -> bool:
+    """True for symbols shaped like TSE security codes ('7203', '130A', '25935')."""
+    return isinstance(symbol, str) and bool(_TSE_CODE_RE.fullmatch(symbol))
+
+
+_NEW_EQUITY_DEFAULTS: dict[str, Any] = {
+    "kind": "equity",
+    "calendar": "XTKS",
+    "currency": "JPY",
+    "base_timeframe": "M1",
+    "source": "generator",
+    "tick_size": 1.0,
+    "daily_volume": 2_000_000.0,
+}
+
+
+def _indicative_price(code: str) -> float:
+    """A stable, code-dependent price level (log-uniform in 200..20000 JPY) for the generator,
+    so that unlisted equities do not all trade at the same price."""
+    u = int.from_bytes(hashlib.sha256(code.encode()).digest()[:8], "big") / 2.0**64
+    return float(round(math.exp(math.log(200) + u * (math.log(20000) - math.log(200)))))
+
+
+def equity_instrument(
+    code: str, *, name: str = "", template: Mapping[str, Any] | None = None
+) -> Instrument:
+    """An Instrument for a company-master equity that is not in the universe file.
+
+    Defaults: Tokyo calendar (XTKS), JPY, generator source, M1 base; the price level is
+    derived from the code. Accepts a canonical code ('7203') or a J-Quants code ('72030').
+    """
+    symbol = code if is_tse_code(code) and len(code) == 4 else symbol_for_jquants_code(code)
+    spec = {**_NEW_EQUITY_DEFAULTS, **(template or {})}
+    spec.setdefault("start_price", _indicative_price(symbol))
+    vendors = {"jquants": jquants_code_for_symbol(symbol), "yfinance": f"{symbol}.T"}
+    return Instrument(symbol=symbol, name=name, vendor_symbols=vendors, **spec)
+
+
+@dataclass(frozen=True)
+class Universe:
+    """The validated universe: instruments in file order, with symbol and vendor indexes."""
+
+    instruments: tuple[Instrument, ...]
+    new_equity: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType(dict(_NEW_EQUITY_DEFAULTS)), hash=False
+    )
+    quality: QualityConfig = field(default_factory=QualityConfig, hash=False)
+    _by_symbol: Mapping[str, Instrument] = field(init=False, repr=False, hash=False)
+    _by_vendor: Mapping[tuple[str, str], Instrument] = field(init=False, repr=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "instruments", tuple(self.instruments))
+        object.__setattr__(self, "new_equity", MappingProxyType(dict(self.new_equity)))
+        by_symbol: dict[str, Instrument] = {}
+        by_vendor: dict[tuple[str, str], Instrument] = {}
+        for inst in self.instruments:
+            if inst.symbol in by_symbol:
+                raise UniverseError(f"duplicate symbol {inst.symbol!r} in the universe")
+            by_symbol[inst.symbol] = inst
+            for vendor, spelling in inst.vendor_symbols.items():
+                other = by_vendor.get((vendor, spelling))
+                if other is not None:
+                    raise UniverseError(
+                        f"{vendor} symbol {spelling!r} is used by both {other.symbol} "
+                        f"and {inst.symbol}"
+                    )
+                by_vendor[(vendor, spelling)] = inst
+        object.__setattr__(self, "_by_symbol", MappingProxyType(by_symbol))
+        object.__setattr__(self, "_by_vendor", MappingProxyType(by_vendor))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            "instruments": self.instruments,
+            "new_equity": dict(self.new_equity),
+            "quality": self.quality,
+        }
+        return (_rebuild, (Universe, state))
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._by_symbol
+
+    def __iter__(self) -> Iterator[Instrument]:
+        return iter(self.instruments)
+
+    def __len__(self) -> int:
+        return len(self.instruments)
+
+    def get(self, symbol: str) -> Instrument:
+        """The instrument for a canonical symbol; UnknownSymbolError if it is not in the file."""
+        inst = self._by_symbol.get(symbol) if isinstance(symbol, str) else None
+        if inst is None:
+            raise UnknownSymbolError(
+                f"unknown symbol {describe(symbol)}: not in the universe "
+                f"({len(self.instruments)} instruments); add it to universe.yaml or register "
+                "the company in the company master"
+            )
+        return inst
+
+    def resolve(self, symbol: str, *, name: str = "") -> Instrument:
+        """`get`, falling back to the `new_equity` template for TSE codes not in the file."""
+        if symbol in self._by_symbol:
+            return self._by_symbol[symbol]
+        if is_tse_code(symbol):
+            return equity_instrument(symbol, name=name, template=self.new_equity)
+        return self.get(symbol)  # raises UnknownSymbolError
+
+    def by_calendar(self, symbols: Iterable[str]) -> dict[str, list[str]]:
+        """The given symbols grouped by their exchange calendar, in the order given; symbols
+        the universe cannot resolve are left out (schedules and sensors skip them; the
+        assets quarantine them with a reason)."""
+        groups: dict[str, list[str]] = {}
+        for symbol in symbols:
+            try:
+                calendar = self.resolve(symbol).calendar
+            except UnknownSymbolError:
+                continue
+            groups.setdefault(calendar, []).append(symbol)
+        return groups
+
+    def symbols(self, active_only: bool = True) -> list[str]:
+        return [i.symbol for i in self.instruments if i.active or not active_only]
+
+    def active(self) -> list[Instrument]:
+        return [i for i in self.instruments if i.active]
+
+    def by_vendor(self, vendor: str, vendor_symbol: str) -> Instrument:
+        """The instrument a vendor spells `vendor_symbol` ('yfinance', '7203.T' -> 7203).
+
+        J-Quants codes without an explicit spelling are mapped with symbol_for_jquants_code.
+        """
+        inst = self._by_vendor.get((vendor, vendor_symbol))
+        if inst is not None:
+            return inst
+        if vendor == "jquants" and isinstance(vendor_symbol, str):
+            try:
+                symbol = symbol_for_jquants_code(vendor_symbol)
+            except InvalidIdentifierError:
+                symbol = None
+            if symbol in self._by_symbol:
+                return self._by_symbol[symbol]
+        raise UnknownSymbolError(
+            f"unknown {describe(vendor)} symbol {describe(vendor_symbol)}: no instrument in the "
+            "universe has this vendor spelling"
+        )
+
+    def replace_instrument(self, instrument: Instrument) -> Universe:
+        """A copy with one instrument added or replaced (handy for tests and overrides)."""
+        items = [i for i in self.instruments if i.symbol != instrument.symbol]
+        return replace(self, instruments=(*items, instrument))
+
+
+_INSTRUMENT_KEYS = {
+    "symbol",
+    "name",
+    "kind",
+    "calendar",
+    "currency",
+    "base_timeframe",
+    "source",
+    "vendors",
+    "start_price",
+    "tick_size",
+    "daily_volume",
+    "active",
+}
+_DEFAULT_KEYS = {"base_timeframe", "source", "active"}
+_NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {"symbol", "name", "vendors", "start_price", "active"}
+
+
+def _check_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(str(k) for k in entry if k not in allowed)
+    if unknown:
+        raise UniverseError(f"{where}: unknown keys {unknown}; allowed are {sorted(allowed)}")
+
+
+def _instrument_from_entry(entry: Any, defaults: Mapping[str, Any], index: int) -> Instrument:
+    where = f"instruments[{index}]"
+    if not isinstance(entry, dict):
+        raise UniverseError(f"{where}: expected a mapping, got {describe(entry)}")
+    _check_keys(entry, _INSTRUMENT_KEYS, where)
+    symbol = entry.get("symbol")
+    if isinstance(symbol, int) and not isinstance(symbol, bool):
+        raise UniverseError(f'{where}: symbol {symbol} must be quoted in YAML ("{symbol}")')
+    try:
+        validate_symbol(symbol)
+    except InvalidIdentifierError as exc:
+        raise UniverseError(f"{where}: {exc}") from None
+    where = f"{where} ({symbol})"
+    for key in ("kind", "calendar", "currency", "start_price"):
+        if key not in entry:
+            raise UniverseError(f"{where}: missing required key {key!r}")
+    spec = {**defaults, **entry}
+    vendors = spec.pop("vendors", None) or {}
+    if not isinstance(vendors, dict):
+        raise UniverseError(f"{where}: vendors must be a mapping of vendor -> symbol")
+    kind = spec["kind"]
+    if not isinstance(kind, str) or kind not in InstrumentKind._value2member_map_:
+        raise UniverseError(
+            f"{where}: kind {describe(kind)} is not one of {[k.value for k in InstrumentKind]}"
+        )
+    if "tick_size" not in spec:
+        spec["tick_size"] = default_tick_size(InstrumentKind(kind), str(spec["currency"]))
+    try:
+        return Instrument(vendor_symbols=vendors, **spec)
+    except UniverseError as exc:
+        raise UniverseError(f"{where}: {exc}") from None
+    except TypeError as exc:  # e.g. wrong value types that dataclass init trips on
+        raise UniverseError(f"{where}: {exc}") from None
+
+
+def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
+    """Validate an already-parsed universe document (the YAML structure)."""
+    try:
+        if not isinstance(data, dict):
+            raise UniverseError("the document must be a mapping with an 'instruments' list")
+        _check_keys(
+            data, {"version", "defaults", "new_equity", "instruments", "quality"}, "top level"
+        )
+        if data.get("version", 1) != 1:
+            raise UniverseError(f"unsupported version {describe(data.get('version'))}")
+        defaults = data.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise UniverseError("defaults must be a mapping")
+        _check_keys(defaults, _DEFAULT_KEYS, "defaults")
+        new_equity = {**_NEW_EQUITY_DEFAULTS, **(data.get("new_equity") or {})}
+        _check_keys(new_equity, _NEW_EQUITY_KEYS, "new_equity")
+        entries = data.get("instruments")
+        if not isinstance(entries, list) or not entries:
+            raise UniverseError("'instruments' must be a non-empty list")
+        instruments = tuple(_instrument_from_entry(e, defaults, i) for i, e in enumerate(entries))
+        try:
+            quality = parse_quality(data.get("quality"))
+        except QualityConfigError as exc:
+            raise UniverseError(str(exc)) from None
+        universe = Universe(
+            instruments=instruments, new_equity=MappingProxyType(new_equity), quality=quality
+        )
+        equity_instrument("1301", template=new_equity)  # validates the template eagerly
+        return universe
+    except UniverseError as exc:
+        raise UniverseError(f"{origin}: {exc}") from None
+
+
+def load_universe(path: str | Path | None = None) -> Universe:
+    """Load and validate a universe file (default: the packaged universe.yaml)."""
+    p = Path(path) if path is not None else DEFAULT_UNIVERSE_PATH
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UniverseError(f"cannot read universe file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UniverseError(f"{p}: not valid YAML: {exc}") from None
+    return parse_universe(data, origin=str(p))
+
+
+@lru_cache(maxsize=1)
+def default_universe() -> Universe:
+    """The packaged universe, loaded once per process."""
+    return load_universe()

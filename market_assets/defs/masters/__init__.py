@@ -1,0 +1,1 @@
+"""See market_assets/defs/__init__.py."""

@@ -1,0 +1,17 @@
+"""The OHLCV domain's definitions: the four bar assets with their checks, the job, the
+markets' daily schedules, the landing, new-symbol and automation sensors."""
+
+from dagster import Definitions
+
+from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
+from market_assets.defs.ohlcv.jobs import ohlcv_job
+from market_assets.defs.ohlcv.new_symbols import new_symbols_sensor
+from market_assets.defs.ohlcv.schedules import OHLCV_SCHEDULES
+from market_assets.defs.ohlcv.sensors import landing_files_sensor, ohlcv_automation
+
+defs = Definitions(
+    assets=OHLCV_ASSETS,  # with their checks (check_specs)
+    jobs=[ohlcv_job],
+    schedules=OHLCV_SCHEDULES,
+    sensors=[landing_files_sensor, new_symbols_sensor, ohlcv_automation],
+)

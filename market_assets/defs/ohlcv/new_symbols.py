@@ -1,0 +1,115 @@
+"""New symbols: a company the master lists as active gets its partition and its recent history.
+
+Two ways a symbol can be new, both handled here:
+
+- an active company (or a non-company universe symbol) that is not yet a `symbols` partition,
+  e.g. the master was changed outside the `companies` asset; the sensor adds the partition;
+- a company the `companies` asset has just registered itself (it adds partitions after its
+  transaction): the partition exists, but nobody asked for its history. These are found in
+  `company_changes` (`new` or `reactivated`) after the cursor, the last change id handled.
+
+The cursor only moves forward, and the run keys name the symbol and the date range, so a tick
+that is repeated (daemon restart before the cursor was saved) launches nothing twice. On the
+first tick the cursor starts at the newest change: what the master held before the sensor was
+switched on is the backfill's business, not a burst of runs.
+"""
+
+import datetime as dt
+import json
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from market_assets.core.calendars import CalendarError, sessions_in_range
+from market_assets.core.run_plan import capped_windows
+from market_assets.core.settings import automation_enabled, new_symbol_sessions
+from market_assets.core.universe import default_universe, symbol_for_jquants_code
+from market_assets.defs.ohlcv.jobs import ohlcv_job
+from market_assets.defs.ohlcv.partitions import symbols
+from market_assets.masters.registration import (
+    PARTITIONS_NAME,
+    active_company_codes,
+    scheduled_symbols,
+)
+from resources.postgres import PostgresResource
+from resources.queries import query
+
+
+def recent_sessions(calendar: str, today: dt.date, count: int) -> list[dt.date]:
+    """The last `count` sessions that closed before `today` (today's is the schedule's)."""
+    start = today - dt.timedelta(days=count * 2 + 14)  # weekends and holidays included
+    try:
+        days = sessions_in_range(calendar, start, today - dt.timedelta(days=1))
+    except CalendarError:
+        return []
+    return days[-count:]
+
+
+def history_requests(
+    new: list[str], registered: list[str], today: dt.date, count: int
+) -> list[RunRequest]:
+    """Runs per calendar and contiguous block of new symbols (capped in size), over their
+    recent sessions."""
+    requests = []
+    for calendar, chosen in sorted(default_universe().by_calendar(new).items()):
+        days = recent_sessions(calendar, today, count)
+        if not days:
+            continue
+        for window in capped_windows(days[0], days[-1], chosen, registered):
+            requests.append(
+                RunRequest(
+                    run_key=f"new_symbol:{window.first_symbol}-{window.last_symbol}:"
+                    f"{window.start}:{window.end}",
+                    tags={**window.range_tags(), "market-assets/trigger": "new_symbol"},
+                )
+            )
+    return requests
+
+
+def _activated_since(postgres: PostgresResource, after_id: int | None) -> tuple[list[str], int]:
+    """(symbols activated after the change id, the newest change id)."""
+    with postgres.connection() as conn:
+        last = int(conn.execute(query("masters/last_change_id")).fetchone()[0])  # type: ignore[index]
+        rows = []
+        if after_id is not None:
+            rows = conn.execute(query("masters/activated_since"), {"after_id": after_id}).fetchall()
+        conn.rollback()
+    return sorted({symbol_for_jquants_code(code) for _, code in rows}), last
+
+
+@sensor(
+    job=ohlcv_job,
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING
+    if automation_enabled()
+    else DefaultSensorStatus.STOPPED,
+    description="Active companies not yet partitioned, or just registered: add the symbol "
+    "partition and request its recent sessions (MARKET_ASSETS_NEW_SYMBOL_SESSIONS).",
+)
+def new_symbols_sensor(
+    context: SensorEvaluationContext, postgres: PostgresResource
+) -> SensorResult | SkipReason:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    activated, last_change = _activated_since(postgres, cursor.get("change_id"))
+    registered = list(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
+    have = set(registered)
+    missing = [s for s in scheduled_symbols(active_company_codes(postgres)) if s not in have]
+    new = sorted(set(missing) | set(activated))
+    new_cursor = json.dumps({"change_id": last_change})
+    if not new:
+        context.update_cursor(new_cursor)
+        return SkipReason("no new active symbol")
+    today = dt.datetime.now(dt.UTC).date()
+    requests = history_requests(new, registered + missing, today, new_symbol_sessions())
+    context.log.info(f"new symbols {new}: {len(requests)} history runs")
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[symbols.build_add_request(missing)] if missing else [],
+        cursor=new_cursor,
+    )

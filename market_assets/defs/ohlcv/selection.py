@@ -1,0 +1,38 @@
+"""What a run selected of a subsettable OHLCV multi-asset: the asset itself, its checks, or both.
+
+Each OHLCV asset is a one-asset `@multi_asset(can_subset=True)` carrying its checks
+(market_assets/defs/ohlcv/checks.py says why), so a run may ask for the checks alone: then the step
+evaluates them against what is stored and materialises nothing.
+"""
+
+from dagster import AssetExecutionContext, AssetKey, Failure
+
+from market_assets.core.partition_keys import BarPartition, parse_partitions
+from market_assets.defs.ohlcv.partitions import bar_partitions
+
+
+def materializing(context: AssetExecutionContext, key: AssetKey) -> bool:
+    return key in context.selected_asset_keys
+
+
+def selected_checks(context: AssetExecutionContext, key: AssetKey) -> set[str]:
+    return {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+
+
+def run_partitions(context: AssetExecutionContext) -> list[BarPartition]:
+    """The run's date x symbol partitions, from its partition key range.
+
+    Not `context.partition_keys`: in a run that selects only checks (which are unpartitioned),
+    Dagster has no partitions definition for the run and refuses it, although the run carries
+    the range. A run without any partition (a check launched alone with none chosen) gets a
+    clear error instead of Dagster's.
+    """
+    if not (context.has_partition_key or context.has_partition_key_range):
+        raise Failure(
+            description="this step works on the partitions of its run: launch it with a"
+            " partition or a partition range (the freshness checks are the ones that need none)"
+        )
+    keys = bar_partitions.get_partition_keys_in_range(
+        context.partition_key_range, dynamic_partitions_store=context.instance
+    )
+    return parse_partitions(keys)

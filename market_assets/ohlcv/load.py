@@ -1,0 +1,124 @@
+"""Loading raw-bar objects from S3 into the database, the step after raw_bars.
+
+A partition is loaded only when its latest raw_bars outcome let it through; its rows are
+replaced from the object in one transaction that also logs the checksum of the object loaded,
+which the reconciliation check later judges the database against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+
+from market_assets.core.bars import concat_bars, empty_bars, from_arrow, table_checksum, to_arrow
+from market_assets.core.names import DB_BARS
+from market_assets.core.partition_keys import BarPartition
+from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.ohlcv.bar_store import ReplaceStats, replace_partitions
+from market_assets.ohlcv.collection_log import CollectionEntry, write_collection_log
+from market_assets.ohlcv.raw_objects import existing_keys
+from resources.postgres import PostgresResource
+from resources.queries import query
+from resources.s3 import S3Resource
+
+ASSET = DB_BARS
+
+
+@dataclass
+class LoadOutcome:
+    """What one db_bars step did: partitions loaded, partitions held back, row figures."""
+
+    loaded: list[BarPartition]
+    held: list[BarPartition]
+    figures: dict[str, int] = field(default_factory=dict)
+
+
+def load_db_bars(
+    parts: list[BarPartition], s3: S3Resource, postgres: PostgresResource, run_id: str | None
+) -> LoadOutcome:
+    """Load the partitions raw_bars let through; hold back the others (their rows stay)."""
+    ok, held = passed_partitions(postgres, parts)
+    figures = load_partitions_from_s3(s3, postgres, ok, run_id) if ok else {}
+    return LoadOutcome(ok, held, figures)
+
+
+def passed_partitions(
+    postgres: PostgresResource, parts: list[BarPartition]
+) -> tuple[list[BarPartition], list[BarPartition]]:
+    """(partitions to load, partitions held back) by their latest raw_bars outcome."""
+    keys = [str(p.key) for p in parts]
+    with postgres.connection() as conn:
+        rows = conn.execute(query("bars/latest_raw_status"), {"keys": keys}).fetchall()
+        conn.rollback()
+    status = dict(rows)
+    ok = [p for p in parts if status.get(str(p.key)) in ("success", "partial")]
+    held = [p for p in parts if status.get(str(p.key)) not in ("success", "partial")]
+    return ok, held
+
+
+def object_checksum(table: pa.Table) -> str:
+    """The content checksum raw_bars stored with the object (computed if it is missing)."""
+    stored = (table.schema.metadata or {}).get(b"checksum")
+    return stored.decode() if stored else table_checksum(to_arrow(from_arrow(table)))
+
+
+def load_partitions_from_s3(
+    s3: S3Resource, postgres: PostgresResource, parts: list[BarPartition], run_id: str | None
+) -> dict[str, int]:
+    """Replace the partitions' rows with their S3 objects, and log in the same transaction the
+    checksum of the object each partition was loaded from ("" for none): the reconciliation
+    check judges the database against that, so a newer object another run wrote since is
+    "not loaded yet", not drift."""
+    universe = default_universe()
+    keyed: list[tuple[BarPartition, str, str]] = []
+    for part in parts:
+        try:
+            timeframe = str(universe.resolve(part.symbol).base_timeframe)
+        except UnknownSymbolError:
+            continue
+        keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
+    loaded: dict[str, str] = {}
+
+    def read_objects() -> pd.DataFrame:  # under the partitions' locks: never a stale read
+        present = existing_keys(s3, {k for _, _, k in keyed})
+        tables = s3.read_each(present) if present else []
+        loaded.update({k: object_checksum(t) for k, t in zip(present, tables, strict=True)})
+        if not tables:
+            return empty_bars()
+        return concat_bars([from_arrow(pa.concat_tables(tables))])
+
+    def log_load(conn: psycopg.Connection, stats: ReplaceStats) -> None:
+        entries = [
+            CollectionEntry(
+                asset=ASSET,
+                partition_key=str(p.key),
+                symbol=p.symbol,
+                session_date=p.session_date,
+                source="s3",
+                rows_written=stats.inserted[(p.symbol, p.session_date)],
+                rows_revised=stats.revised[(p.symbol, p.session_date)],
+                rows_deleted=stats.deleted[(p.symbol, p.session_date)],
+                run_id=run_id,
+                object_checksum=loaded.get(key, ""),
+            )
+            for p, _, key in keyed
+        ]
+        write_collection_log(conn, entries)
+
+    stats = replace_partitions(
+        postgres,
+        read_objects,
+        [(p.symbol, tf, p.session_date) for p, tf, _ in keyed],
+        before_commit=log_load,
+    )
+    return {
+        "rows": stats.rows,
+        "inserted": sum(stats.inserted.values()),
+        "revised": sum(stats.revised.values()),
+        "deleted": sum(stats.deleted.values()),
+        "adjustment_events": stats.adjustment_events,
+    }
