@@ -17,11 +17,6 @@ def snapshot_info_key(symbol: str, timeframe: str, prefix: str = "") -> str:
     return f"{snapshot_key(symbol, timeframe, prefix)}:info"
 
 
-def stale_key(symbol: str, prefix: str = "") -> str:
-    """Marks a symbol's snapshots as behind the database (set when Redis writes failed)."""
-    return f"{prefix}ohlcv-stale:{validate_symbol(symbol)}"
-
-
 def company_key(code: str, prefix: str = "") -> str:
     return f"{prefix}master:company:{validate_symbol(code)}"
 

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from market_assets.core import names
 from market_assets.quality.evaluation import CheckOutcome
 
 console = Console()
@@ -69,7 +70,7 @@ def run_checks(
         if batch.missing_objects:
             outcomes.append(
                 CheckOutcome(
-                    "raw_bars",
+                    names.RAW_BARS,
                     "partitions_present",
                     False,
                     {"missing": len(batch.missing_objects)},

@@ -50,7 +50,6 @@ FX_ROLL_TIME = dt.time(17, 0)
 
 _NAT = np.iinfo(np.int64).min
 _MINUTE_NS = 60_000_000_000
-_DAY = np.timedelta64(1, "D")
 
 
 class CalendarError(ValueError):

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from market_assets.core import names
+
 BAR_CONTRACT = pa.DataFrameSchema(
     {
         "symbol": pa.Column(str, pa.Check.str_matches(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")),
@@ -32,7 +34,7 @@ BAR_CONTRACT = pa.DataFrameSchema(
         ),
         pa.Check(
             lambda df: ~df.duplicated(["symbol", "timeframe", "ts"], keep=False),
-            name="unique_symbol_timeframe_ts",
+            name=names.UNIQUE_SYMBOL_TIMEFRAME_TS,
         ),
     ],
     strict=True,

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from market_assets.core.calendars import session_bounds
-from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.core.universe import default_universe
 
 MARGIN = dt.timedelta(hours=6)
 _FALLBACK_BEFORE = dt.timedelta(days=1)
@@ -28,10 +28,8 @@ _FALLBACK_AFTER = dt.timedelta(days=2)
 
 
 def _calendar_of(symbol: str) -> str | None:
-    try:
-        return default_universe().resolve(symbol).calendar
-    except UnknownSymbolError:
-        return None
+    inst = default_universe().known([symbol]).get(symbol)
+    return inst.calendar if inst else None
 
 
 @lru_cache(maxsize=65_536)

@@ -306,17 +306,29 @@ class Universe:
             return equity_instrument(symbol, name=name, template=self.new_equity)
         return self.get(symbol)  # raises UnknownSymbolError
 
+    def known(self, symbols: Iterable[str]) -> dict[str, Instrument]:
+        """The given symbols the universe resolves, with their instruments, in the order given.
+
+        Unknown symbols are left out: every caller has already recorded them (raw_bars holds
+        their partitions back with the reason), so the steps after it skip them silently.
+        """
+        found: dict[str, Instrument] = {}
+        for symbol in symbols:
+            if symbol in found:
+                continue
+            try:
+                found[symbol] = self.resolve(symbol)
+            except UnknownSymbolError:
+                continue
+        return found
+
     def by_calendar(self, symbols: Iterable[str]) -> dict[str, list[str]]:
         """The given symbols grouped by their exchange calendar, in the order given; symbols
         the universe cannot resolve are left out (schedules and sensors skip them; the
         assets quarantine them with a reason)."""
         groups: dict[str, list[str]] = {}
-        for symbol in symbols:
-            try:
-                calendar = self.resolve(symbol).calendar
-            except UnknownSymbolError:
-                continue
-            groups.setdefault(calendar, []).append(symbol)
+        for symbol, inst in self.known(symbols).items():
+            groups.setdefault(inst.calendar, []).append(symbol)
         return groups
 
     def symbols(self, active_only: bool = True) -> list[str]:

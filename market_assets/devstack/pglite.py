@@ -66,11 +66,6 @@ def pglite_unavailable_reason() -> str | None:
     return None
 
 
-def pglite_available() -> bool:
-    """True when node is on PATH and pglite/node_modules holds both npm packages."""
-    return pglite_unavailable_reason() is None
-
-
 @dataclass
 class PgliteServer:
     """A running ``node pglite/server.mjs``; stop it with ``stop()`` or use it as a context."""

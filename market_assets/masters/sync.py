@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from market_assets.core import names
 from market_assets.core.universe import symbol_for_jquants_code
 from market_assets.masters.records import (
     CONTENT_FIELDS,
@@ -38,7 +39,7 @@ from market_assets.masters.records import (
 from resources.postgres import PostgresResource
 from resources.queries import query
 
-ASSET = "companies"
+ASSET = names.COMPANIES
 MAX_ERROR_CHARS = 2000
 MIN_ACTIVE_FOR_RATIO_GUARD = 20
 

@@ -17,7 +17,7 @@ from market_assets.core.bars import concat_bars, empty_bars, from_arrow, table_c
 from market_assets.core.names import DB_BARS
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.storage_layout import raw_object_key
-from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.core.universe import default_universe
 from market_assets.ohlcv.bar_store import ReplaceStats, replace_partitions
 from market_assets.ohlcv.collection_log import CollectionEntry, write_collection_log
 from market_assets.ohlcv.raw_objects import existing_keys
@@ -75,11 +75,11 @@ def load_partitions_from_s3(
     "not loaded yet", not drift."""
     universe = default_universe()
     keyed: list[tuple[BarPartition, str, str]] = []
+    instruments = universe.known(p.symbol for p in parts)
     for part in parts:
-        try:
-            timeframe = str(universe.resolve(part.symbol).base_timeframe)
-        except UnknownSymbolError:
+        if part.symbol not in instruments:
             continue
+        timeframe = str(instruments[part.symbol].base_timeframe)
         keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
     loaded: dict[str, str] = {}
 

@@ -8,7 +8,7 @@ a year of one symbol publishes nine snapshots, not 365 x 9.
 from __future__ import annotations
 
 from market_assets.core.timeframes import Timeframe
-from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.core.universe import default_universe
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.snapshots import publish_snapshot
 from resources.postgres import PostgresResource
@@ -20,11 +20,8 @@ def publish_symbols(
 ) -> dict[str, int]:
     universe = default_universe()
     published = total_bytes = 0
-    for symbol in symbols:
-        try:
-            calendar = universe.resolve(symbol).calendar
-        except UnknownSymbolError:
-            continue
+    for symbol, inst in universe.known(symbols).items():
+        calendar = inst.calendar
         with postgres.connection() as conn:
             frames = {tf: read_bars(conn, symbol, tf, last_n=bars) for tf in Timeframe}
             conn.rollback()

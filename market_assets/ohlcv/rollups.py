@@ -13,7 +13,7 @@ from psycopg import sql
 
 from market_assets.core.calendars import session_bounds
 from market_assets.core.partition_keys import BarPartition
-from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.core.universe import default_universe
 from resources.postgres import PostgresResource
 from resources.queries import query
 
@@ -32,10 +32,10 @@ def affected_window(parts: list[BarPartition]) -> tuple[list[str], dt.datetime, 
     symbols: set[str] = set()
     lo: dt.datetime | None = None
     hi: dt.datetime | None = None
+    instruments = universe.known(p.symbol for p in parts)
     for part in parts:
-        try:
-            inst = universe.resolve(part.symbol)
-        except UnknownSymbolError:
+        inst = instruments.get(part.symbol)
+        if inst is None:
             continue
         bounds = session_bounds(inst.calendar, part.session_date)
         if bounds is None:

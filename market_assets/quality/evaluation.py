@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from psycopg.types.json import Jsonb
 
+from market_assets.core import names
 from market_assets.core.bars import frame_checksum, from_arrow, normalize_bars
 from market_assets.core.calendars import expected_minute_bars, is_session
 from market_assets.core.contracts import contract_failures
@@ -27,7 +28,7 @@ from market_assets.core.partition_keys import BarPartition, dates_by_symbol
 from market_assets.core.partition_window import window_arrays
 from market_assets.core.storage_layout import raw_object_key
 from market_assets.core.timeframes import Timeframe
-from market_assets.core.universe import Instrument, UnknownSymbolError, default_universe
+from market_assets.core.universe import Instrument, default_universe
 from market_assets.db.policies import PolicySettings, m1_horizon
 from market_assets.ohlcv.raw_objects import existing_keys
 from market_assets.ohlcv.snapshots import decode
@@ -86,12 +87,7 @@ class BatchData:
 def load_batch(s3: S3Resource, parts: Iterable[BarPartition]) -> BatchData:
     parts = sorted(set(parts))
     universe = default_universe()
-    instruments: dict[str, Instrument] = {}
-    for symbol in {p.symbol for p in parts}:
-        try:
-            instruments[symbol] = universe.resolve(symbol)
-        except UnknownSymbolError:
-            continue
+    instruments = universe.known(p.symbol for p in parts)
     keys = {
         raw_object_key(str(instruments[p.symbol].base_timeframe), p.session_date, p.symbol): p
         for p in parts
@@ -113,7 +109,7 @@ def _by_partition(frame: pd.DataFrame) -> dict[tuple[str, dt.date], pd.DataFrame
 def check_contract(batch: BatchData) -> CheckOutcome:
     if batch.s3_bars.empty:
         return CheckOutcome(
-            "raw_bars", "schema_contract", True, {"rows_checked": 0}, checked=batch.parts
+            names.RAW_BARS, names.SCHEMA_CONTRACT, True, {"rows_checked": 0}, checked=batch.parts
         )
     bad, lines, rows = contract_failures(batch.s3_bars)
     by_part = _parts_of_rows(batch.s3_bars, rows)
@@ -121,8 +117,8 @@ def check_contract(batch: BatchData) -> CheckOutcome:
     if bad and not failing:  # a frame-wide failure (a column missing or of the wrong type)
         failing = {p: {"failures": "frame"} for p in batch.parts}
     return CheckOutcome(
-        "raw_bars",
-        "schema_contract",
+        names.RAW_BARS,
+        names.SCHEMA_CONTRACT,
         bad == 0,
         {"rows_checked": len(batch.s3_bars), "failures": bad},
         lines,
@@ -135,7 +131,7 @@ def check_ohlc_sanity(batch: BatchData) -> CheckOutcome:
     f = batch.s3_bars
     if f.empty:
         return CheckOutcome(
-            "raw_bars", "ohlc_sanity", True, {"rows_checked": 0}, checked=batch.parts
+            names.RAW_BARS, names.OHLC_SANITY, True, {"rows_checked": 0}, checked=batch.parts
         )
     prices = f[["open", "high", "low", "close"]].to_numpy("float64")
     bad = (
@@ -152,8 +148,8 @@ def check_ohlc_sanity(batch: BatchData) -> CheckOutcome:
     ]
     by_part = _parts_of_rows(f, np.flatnonzero(bad))
     return CheckOutcome(
-        "raw_bars",
-        "ohlc_sanity",
+        names.RAW_BARS,
+        names.OHLC_SANITY,
         not bad.any(),
         {"rows_checked": len(f), "failures": int(bad.sum())},
         lines,
@@ -170,8 +166,8 @@ def check_unique(batch: BatchData) -> CheckOutcome:
     ]
     by_part = _parts_of_rows(f, np.flatnonzero(dup.to_numpy())) if not f.empty else Counter()
     return CheckOutcome(
-        "raw_bars",
-        "unique_symbol_timeframe_ts",
+        names.RAW_BARS,
+        names.UNIQUE_SYMBOL_TIMEFRAME_TS,
         not dup.any(),
         {"rows_checked": len(f), "duplicates": int(dup.sum())},
         lines,
@@ -215,8 +211,8 @@ def check_continuity(batch: BatchData) -> CheckOutcome:
             failing[part] = {"missing": missing, "outside": extra}
     passed = not lines
     return CheckOutcome(
-        "raw_bars",
-        "session_continuity",
+        names.RAW_BARS,
+        names.SESSION_CONTINUITY,
         passed,
         {
             "partitions_checked": len(batch.parts),
@@ -276,8 +272,8 @@ def check_row_counts(batch: BatchData) -> CheckOutcome:
                 f" ({source} may miss {tolerance:.0%}: at least {minimum})"
             )
     return CheckOutcome(
-        "raw_bars",
-        "row_count",
+        names.RAW_BARS,
+        names.ROW_COUNT,
         not failing,
         {
             "partitions_checked": len(per_partition),
@@ -382,8 +378,8 @@ def check_s3_db_reconciliation(batch: BatchData, postgres: PostgresResource) -> 
         "outside_db_retention": len(older),
     }
     return CheckOutcome(
-        "db_bars",
-        "s3_db_reconciliation",
+        names.DB_BARS,
+        names.S3_DB_RECONCILIATION,
         not lines and not pending,
         figures,
         lines + pending,
@@ -406,8 +402,8 @@ def check_d1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
         for s, d, missing, _ in rows
     ]
     return CheckOutcome(
-        "bar_rollups",
-        "d1_equals_m1_aggregate",
+        names.BAR_ROLLUPS,
+        names.D1_EQUALS_M1_AGGREGATE,
         not rows,
         {
             "partitions_checked": len(parts),
@@ -443,8 +439,8 @@ def check_h1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
         for p, f in sorted(failing.items())
     ]
     return CheckOutcome(
-        "bar_rollups",
-        "h1_equals_m1_aggregate",
+        names.BAR_ROLLUPS,
+        names.H1_EQUALS_M1_AGGREGATE,
         not rows,
         {
             "partitions_checked": len(set(parts)),
@@ -478,8 +474,8 @@ def check_snapshot_reconciliation(
         if not snap.equals(db):
             lines.append(f"{symbol}: snapshot ({len(snap)} bars) differs from the database")
     return CheckOutcome(
-        "bar_snapshots",
-        "snapshot_matches_database",
+        names.BAR_SNAPSHOTS,
+        names.SNAPSHOT_MATCHES_DATABASE,
         not lines,
         {"symbols_checked": checked, "mismatches": len(lines)},
         lines,
@@ -555,14 +551,14 @@ def check_expectation_suite(
     parts = batch.parts
     if batch.s3_bars.empty:
         return CheckOutcome(
-            "raw_bars", "expectation_suite", True, {"rows_checked": 0}, checked=parts
+            names.RAW_BARS, names.EXPECTATION_SUITE, True, {"rows_checked": 0}, checked=parts
         )
     result = validate_bars(batch.s3_bars, parts)
     key = result_key(parts, run_id, now or dt.datetime.now(dt.UTC))
     size = store_result(s3, key, result.document)
     return CheckOutcome(
-        "raw_bars",
-        "expectation_suite",
+        names.RAW_BARS,
+        names.EXPECTATION_SUITE,
         result.success,
         {
             "rows_checked": len(batch.s3_bars),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
+from market_assets.core import names
 from market_assets.core.calendars import is_session, previous_session
 from market_assets.core.quality_config import Deadline
 from market_assets.quality.evaluation import FAILURES_SHOWN, CheckOutcome
@@ -75,7 +76,7 @@ def check_freshness(
         for s, day in sorted(stale.items())
     ]
     return CheckOutcome(
-        "db_bars",
+        names.DB_BARS,
         CHECK_NAMES.get(deadline.calendar, f"freshness_{deadline.calendar.lower()}"),
         not stale,
         {

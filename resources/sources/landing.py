@@ -70,7 +70,6 @@ from resources.sources.base import BarSource, SourceError, sort_bars
 
 VENDORS_FILE = Path(__file__).with_name("landing_vendors.yaml")
 LANDING_PREFIX = "landing/"
-SUPPORTED_SUFFIXES = (".csv", ".parquet")
 MAX_ISSUES = 100  # per file; the count is exact, the list is a sample
 # A file is parsed in memory (about 10x its size at peak): refuse what would exhaust a worker
 # rather than let the run die of it. A day of M1 bars for 4,000 codes is about 60 MB.

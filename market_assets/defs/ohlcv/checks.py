@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
 
+from market_assets.core import names
 from market_assets.core.partition_keys import BarPartition
 from market_assets.defs.ohlcv.check_results import to_check_result
 from market_assets.quality.evaluation import (
@@ -58,69 +59,69 @@ from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
 
-RAW_BARS = AssetKey("raw_bars")
-DB_BARS = AssetKey("db_bars")
-BAR_ROLLUPS = AssetKey("bar_rollups")
-BAR_SNAPSHOTS = AssetKey("bar_snapshots")
+RAW_BARS = AssetKey(names.RAW_BARS)
+DB_BARS = AssetKey(names.DB_BARS)
+BAR_ROLLUPS = AssetKey(names.BAR_ROLLUPS)
+BAR_SNAPSHOTS = AssetKey(names.BAR_SNAPSHOTS)
 
 RAW_SPECS = [
     AssetCheckSpec(
-        "schema_contract",
+        names.SCHEMA_CONTRACT,
         asset=RAW_BARS,
         blocking=True,
         description="Types, nullability and OHLC invariants (pandera contract).",
     ),
     AssetCheckSpec(
-        "ohlc_sanity",
+        names.OHLC_SANITY,
         asset=RAW_BARS,
         blocking=True,
         description="low <= open, close <= high; prices > 0 and finite; volume >= 0.",
     ),
     AssetCheckSpec(
-        "unique_symbol_timeframe_ts",
+        names.UNIQUE_SYMBOL_TIMEFRAME_TS,
         asset=RAW_BARS,
         blocking=True,
         description="No two bars share (symbol, timeframe, ts).",
     ),
     AssetCheckSpec(
-        "session_continuity",
+        names.SESSION_CONTINUITY,
         asset=RAW_BARS,
         description="No missing M1 bar inside a session, none outside (warning).",
     ),
     AssetCheckSpec(
-        "row_count",
+        names.ROW_COUNT,
         asset=RAW_BARS,
         description="Rows per partition against the calendar's count, within the source's"
         " tolerance (universe.yaml quality.row_count_tolerance); expected vs actual per"
         " partition in data_quality_metrics.",
     ),
     AssetCheckSpec(
-        "expectation_suite",
+        names.EXPECTATION_SUITE,
         asset=RAW_BARS,
         description="great-expectations suite over the whole batch in one validation; result"
         " JSON in S3 under quality/expectations/raw_bars/.",
     ),
 ]
 RECONCILIATION_SPEC = AssetCheckSpec(
-    "s3_db_reconciliation",
+    names.S3_DB_RECONCILIATION,
     asset=DB_BARS,
     blocking=True,
     description="Same rows in S3 and the database.",
 )
 ROLLUP_SPECS = [
     AssetCheckSpec(
-        "d1_equals_m1_aggregate",
+        names.D1_EQUALS_M1_AGGREGATE,
         asset=BAR_ROLLUPS,
         description="Each D1 bar equals the aggregate of its M1 bars.",
     ),
     AssetCheckSpec(
-        "h1_equals_m1_aggregate",
+        names.H1_EQUALS_M1_AGGREGATE,
         asset=BAR_ROLLUPS,
         description="Each H1 bar equals the aggregate of its M1 bars.",
     ),
 ]
 SNAPSHOT_SPEC = AssetCheckSpec(
-    "snapshot_matches_database",
+    names.SNAPSHOT_MATCHES_DATABASE,
     asset=BAR_SNAPSHOTS,
     description="The Redis M1 snapshot equals the database.",
 )
@@ -150,25 +151,25 @@ def raw_bars_results(
         return
     batch = load_batch(s3, parts)
     evaluators = {
-        "schema_contract": check_contract,
-        "ohlc_sanity": check_ohlc_sanity,
-        "unique_symbol_timeframe_ts": check_unique,
-        "session_continuity": check_continuity,
-        "row_count": check_row_counts,
+        names.SCHEMA_CONTRACT: check_contract,
+        names.OHLC_SANITY: check_ohlc_sanity,
+        names.UNIQUE_SYMBOL_TIMEFRAME_TS: check_unique,
+        names.SESSION_CONTINUITY: check_continuity,
+        names.ROW_COUNT: check_row_counts,
     }
     outcomes = [evaluate(batch) for name, evaluate in evaluators.items() if name in wanted]
     for outcome in outcomes:
-        if outcome.name == "session_continuity":
+        if outcome.name == names.SESSION_CONTINUITY:
             outcome.severity = "WARN"
-    if "expectation_suite" in wanted:
+    if names.EXPECTATION_SUITE in wanted:
         try:
             outcomes.append(check_expectation_suite(batch, s3, run_id))
         except Exception as exc:  # reported, never gating: see the module docstring
             log_exception("expectation suite could not be evaluated")
             outcomes.append(
                 CheckOutcome(
-                    "raw_bars",
-                    "expectation_suite",
+                    names.RAW_BARS,
+                    names.EXPECTATION_SUITE,
                     False,
                     {"error": f"{type(exc).__name__}: {exc}"[:500]},
                     severity="WARN",
@@ -195,8 +196,8 @@ def rollup_results(
 ) -> Iterator[AssetCheckResult]:
     wanted = set(selected)
     evaluators = {
-        "d1_equals_m1_aggregate": check_d1_rollup,
-        "h1_equals_m1_aggregate": check_h1_rollup,
+        names.D1_EQUALS_M1_AGGREGATE: check_d1_rollup,
+        names.H1_EQUALS_M1_AGGREGATE: check_h1_rollup,
     }
     outcomes = [
         evaluate(parts, postgres) for name, evaluate in evaluators.items() if name in wanted

@@ -28,6 +28,7 @@ from dagster import (
     DagsterInstance,
 )
 
+from market_assets.core import names
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.quality_config import Deadline
 from market_assets.core.universe import default_universe
@@ -60,7 +61,7 @@ def _freshness_spec(deadline: Deadline) -> AssetCheckSpec:
     cron = f"{deadline.time.minute} {deadline.time.hour} * * 1-5"
     return AssetCheckSpec(
         check_name(deadline),
-        asset=AssetKey("db_bars"),
+        asset=AssetKey(names.DB_BARS),
         description=f"The newest {deadline.calendar} session is in the database by"
         f" {deadline.describe()} on the session date (every scheduled symbol).",
         automation_condition=AutomationCondition.cron_tick_passed(
