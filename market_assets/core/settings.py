@@ -41,6 +41,14 @@ AUTOMATION = "MARKET_ASSETS_AUTOMATION"  # `off`: schedules and sensors start st
 ALERT_WEBHOOK = "MARKET_ASSETS_ALERT_WEBHOOK"  # URL that receives JSON alerts
 NEW_SYMBOL_SESSIONS = "MARKET_ASSETS_NEW_SYMBOL_SESSIONS"  # history requested for a new symbol
 DEFAULT_NEW_SYMBOL_SESSIONS = 20
+# J-Quants, read by both of its users (bar source and company master); the secrets reach
+# Dagster resources only as EnvVars. v2 needs the API key; v1 a refresh token, or mail + password.
+JQUANTS_API_KEY = "JQUANTS_API_KEY"
+JQUANTS_REFRESH_TOKEN = "JQUANTS_REFRESH_TOKEN"
+JQUANTS_MAIL_ADDRESS = "JQUANTS_MAIL_ADDRESS"
+JQUANTS_PASSWORD = "JQUANTS_PASSWORD"
+JQUANTS_BASE_URL = "JQUANTS_BASE_URL"  # tests point it at a local server
+JQUANTS_REQUESTS_PER_MINUTE = "JQUANTS_REQUESTS_PER_MINUTE"  # the plan's limit (Free 5, Light 60)
 
 DEFAULT_SCHEMA = "market"
 DEFAULT_BUCKET = "market-data"
@@ -66,6 +74,24 @@ def new_symbol_sessions() -> int:
         raise ValueError(f"{NEW_SYMBOL_SESSIONS} must be a whole number, got {raw!r}") from None
     if value < 1:
         raise ValueError(f"{NEW_SYMBOL_SESSIONS} must be at least 1, got {value}")
+    return value
+
+
+def jquants_requests_per_minute(default: int | None = None) -> int | None:
+    """The J-Quants plan's rate limit from JQUANTS_REQUESTS_PER_MINUTE, else `default`.
+
+    One reading for both J-Quants users, since the limit is the account's, not per client."""
+    raw = env(JQUANTS_REQUESTS_PER_MINUTE)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"{JQUANTS_REQUESTS_PER_MINUTE} must be a whole number, got {raw!r}"
+        ) from None
+    if value < 1:
+        raise ValueError(f"{JQUANTS_REQUESTS_PER_MINUTE} must be at least 1, got {value}")
     return value
 
 

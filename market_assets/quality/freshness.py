@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from market_assets.core import names
 from market_assets.core.calendars import is_session, previous_session
 from market_assets.core.quality_config import Deadline
+from market_assets.core.universe import default_universe
 from market_assets.quality.evaluation import FAILURES_SHOWN, CheckOutcome
 from resources.postgres import PostgresResource
 from resources.queries import query
@@ -32,6 +33,11 @@ CHECK_NAMES: Mapping[str, str] = {
     "XNYS": "freshness_new_york",
     "FX24X5": "freshness_fx",
 }
+
+
+def market_symbols(symbols: list[str], calendar: str) -> list[str]:
+    """The given symbols that trade on `calendar`, sorted (unknown symbols left out)."""
+    return sorted(default_universe().by_calendar(symbols).get(calendar, []))
 
 
 def due_session(deadline: Deadline, now: dt.datetime) -> dt.date:

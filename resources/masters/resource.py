@@ -15,17 +15,13 @@ from typing import Any, Literal
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from market_assets.core import settings as s
 from resources.masters.jquants_master import DEFAULT_BASE_URL, JQuantsMasterClient
 from resources.masters.sample_file import read_code_tables, read_listed_info
 
-# Environment variables (the secrets are read only through EnvVar).
+# The J-Quants variables are settings' (shared with the bar source); secrets are read only
+# through EnvVar.
 MASTER_SOURCE_ENV = "MARKET_ASSETS_MASTER_SOURCE"  # sample | jquants
-JQUANTS_BASE_URL_ENV = "JQUANTS_BASE_URL"
-JQUANTS_API_KEY_ENV = "JQUANTS_API_KEY"
-JQUANTS_REFRESH_TOKEN_ENV = "JQUANTS_REFRESH_TOKEN"
-JQUANTS_MAIL_ENV = "JQUANTS_MAIL_ADDRESS"
-JQUANTS_PASSWORD_ENV = "JQUANTS_PASSWORD"
-JQUANTS_RPM_ENV = "JQUANTS_REQUESTS_PER_MINUTE"
 
 RESOURCE_KEY = "master_source"
 
@@ -49,7 +45,7 @@ class MasterSourceResource(ConfigurableResource):
         default=60, ge=1, le=6000, description="The plan's rate limit (Free 5, Light 60, ...)."
     )
     timeout_s: float = Field(default=30.0, gt=0, le=300)
-    max_retries: int = Field(default=5, ge=0, le=20, description="Retries of HTTP 429.")
+    max_retries: int = Field(default=5, ge=0, le=20, description="Retries of 429/5xx/network.")
     sample_path: str | None = Field(
         default=None, description="Another listed/info file instead of the shipped sample."
     )
@@ -97,16 +93,16 @@ def master_source_resource() -> MasterSourceResource:
     secrets: dict[str, Any] = {
         field: EnvVar(name)
         for field, name in (
-            ("api_key", JQUANTS_API_KEY_ENV),
-            ("refresh_token", JQUANTS_REFRESH_TOKEN_ENV),
-            ("mail", JQUANTS_MAIL_ENV),
-            ("password", JQUANTS_PASSWORD_ENV),
+            ("api_key", s.JQUANTS_API_KEY),
+            ("refresh_token", s.JQUANTS_REFRESH_TOKEN),
+            ("mail", s.JQUANTS_MAIL_ADDRESS),
+            ("password", s.JQUANTS_PASSWORD),
         )
         if os.environ.get(name)
     }
     return MasterSourceResource(
         kind=kind,  # type: ignore[arg-type]
-        base_url=os.environ.get(JQUANTS_BASE_URL_ENV) or DEFAULT_BASE_URL,
-        requests_per_minute=int(os.environ.get(JQUANTS_RPM_ENV) or 60),
+        base_url=s.env(s.JQUANTS_BASE_URL) or DEFAULT_BASE_URL,
+        requests_per_minute=s.jquants_requests_per_minute(60) or 60,
         **secrets,
     )

@@ -24,12 +24,21 @@ class SourceError(RuntimeError):
 
     `retryable` separates transient failures (timeouts, HTTP 5xx, rate limits), which a
     Dagster RetryPolicy may retry, from permanent ones (unknown symbol, bad credentials,
-    unsupported timeframe) that would fail again.
+    unsupported timeframe) that would fail again. `status` is the vendor's HTTP status when
+    an answer caused the failure (None for transport errors and bad data).
     """
 
-    def __init__(self, message: str, *, source: str = "", retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "",
+        retryable: bool = False,
+        status: int | None = None,
+    ) -> None:
         self.source = source
         self.retryable = retryable
+        self.status = status
         super().__init__(f"{source}: {message}" if source else message)
 
 

@@ -120,6 +120,41 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, transient)
 
 
+class Throttle:
+    """Spaces requests at least `60 / requests_per_minute` seconds apart.
+
+    Vendors meter by the minute (J-Quants: Free 5, Light 60, ...) and answer a burst with 429;
+    pacing every attempt evenly keeps a client inside the plan without spending retries, and
+    any 60-second window holds at most `requests_per_minute` requests. Spacing is measured
+    between the starts of requests, retries included, on the injected clock.
+    """
+
+    def __init__(
+        self,
+        requests_per_minute: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not requests_per_minute > 0:
+            raise ValueError("requests_per_minute must be > 0")
+        self.requests_per_minute = requests_per_minute
+        self.interval_s = 60.0 / requests_per_minute
+        self._sleep = sleep
+        self._clock = clock
+        self._last_at: float | None = None
+
+    def wait(self) -> None:
+        """Sleep until the next request may start, and record that it starts now."""
+        now = self._clock()
+        if self._last_at is not None:
+            pause = self.interval_s - (now - self._last_at)
+            if pause > 0:
+                self._sleep(pause)
+                now = self._clock()
+        self._last_at = now
+
+
 def default_session(*, browser: bool = False) -> Any:
     """A new HTTP session: curl_cffi impersonating Chrome when `browser` (Yahoo fingerprints
     TLS and throttles python clients), else a plain requests.Session."""
@@ -140,7 +175,9 @@ class HttpClient:
 
     `session` is anything with a requests-like `request(method, url, params=, json=,
     headers=, timeout=)` (requests or curl_cffi sessions). `secrets` is called whenever a
-    message is built, so tokens minted later are redacted too.
+    message is built, so tokens minted later are redacted too. `throttle` paces every attempt
+    (vendors with a per-minute plan limit); `error_type` is the SourceError subclass raised,
+    so a vendor client's callers can catch its own error class.
     """
 
     def __init__(
@@ -153,6 +190,8 @@ class HttpClient:
         secrets: Callable[[], Iterable[str | None]] = tuple,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        throttle: Throttle | None = None,
+        error_type: type[SourceError] = SourceError,
     ) -> None:
         if not timeout_s > 0:
             raise ValueError("timeout_s must be > 0")
@@ -160,15 +199,20 @@ class HttpClient:
         self.session = session
         self.timeout_s = timeout_s
         self.retry = retry
+        self.throttle = throttle
+        self.requests_made = 0  # attempts that got an answer (any status)
         self._secrets = secrets
         self._sleep = sleep
         self._clock = clock
+        self._error_type = error_type
 
     def redact(self, text: str) -> str:
         return redact(text, self._secrets())
 
-    def error(self, message: str, *, retryable: bool) -> SourceError:
-        return SourceError(self.redact(message), source=self.source, retryable=retryable)
+    def error(self, message: str, *, retryable: bool, status: int | None = None) -> SourceError:
+        return self._error_type(
+            self.redact(message), source=self.source, retryable=retryable, status=status
+        )
 
     def request(
         self,
@@ -182,15 +226,20 @@ class HttpClient:
         """The response of the first attempt that is neither 429/5xx nor a transport error.
 
         Any other status (2xx, 4xx) is returned for the caller to interpret. Exhausting the
-        attempts or the time budget raises SourceError(retryable=True).
+        attempts or the time budget raises SourceError(retryable=True) with the last status
+        and the vendor's message.
         """
         path = url_path(url)
         started = self._clock()
         attempt = 0
         while True:
             problem: str
+            detail = ""
+            status: int | None = None
             retry_after: float | None = None
             failure: BaseException | None = None
+            if self.throttle is not None:
+                self.throttle.wait()
             try:
                 response = self.session.request(
                     method,
@@ -210,6 +259,7 @@ class HttpClient:
                 problem = f"{method} {path} {kind} ({name}, {self.timeout_s:g} s)"
                 del failure  # its text holds the full URL
             else:
+                self.requests_made += 1
                 status = int(response.status_code)
                 if status not in RETRY_STATUSES:
                     return response
@@ -217,15 +267,22 @@ class HttpClient:
                 if status == 429:
                     problem += " (rate limited)"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                message = self.vendor_message(response)
+                detail = f": {message}" if message else ""
             wait = self.retry.wait(attempt, retry_after)
             elapsed = self._clock() - started
             if attempt >= self.retry.max_retries:
-                raise self.error(f"{problem} after {attempt + 1} attempts", retryable=True)
+                raise self.error(
+                    f"{problem} after {attempt + 1} attempts{detail}",
+                    retryable=True,
+                    status=status,
+                )
             if elapsed + wait > self.retry.max_total_s:
                 raise self.error(
                     f"{problem}; giving up after {attempt + 1} attempts: waiting {wait:.1f} s "
-                    f"more would exceed the {self.retry.max_total_s:g} s budget",
+                    f"more would exceed the {self.retry.max_total_s:g} s budget{detail}",
                     retryable=True,
+                    status=status,
                 )
             log.warning("%s: %s; retrying in %.2f s", self.source, self.redact(problem), wait)
             self._sleep(wait)

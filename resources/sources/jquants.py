@@ -9,6 +9,9 @@ password select v1: `POST /v1/token/auth_user` gives a refresh token (valid a we
 Low, Close, Volume, AdjustmentFactor). v1 has no minute bars. Both paginate with
 `pagination_key` until a response has none. Field names follow jpx-jquants.com/en/spec
 (eq-bars-daily, eq-bars-minute) and jpx.gitbook.io/j-quants-en (daily_quotes, auth).
+Authentication, token refresh, pacing, retries and pagination belong to the client in
+`resources.sources.jquants_client`, shared with the company master; this module knows the bar
+endpoints and their rows.
 
 Queries. `date=` without `code=` returns every listed code for one day, so a run over many
 symbols costs one paginated call per session; one symbol over a range costs one call with
@@ -36,7 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,83 +58,17 @@ from market_assets.core.calendars import (
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import Instrument
 from resources.sources.base import BarSource, SourceError
-from resources.sources.http import (
-    HttpClient,
-    RetryPolicy,
-    assign_sessions,
-    bar_frame,
-    default_session,
-    finish,
-    numbers,
-)
+from resources.sources.http import RetryPolicy, assign_sessions, bar_frame, finish, numbers
+from resources.sources.jquants_client import JQuantsClient, JQuantsCredentials
+
+__all__ = ["CALENDAR", "JQuantsCredentials", "JQuantsSource", "QueryMode"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.jquants.com"
 CALENDAR = "XTKS"  # J-Quants covers TSE-listed issues only
 JST = "Asia/Tokyo"
 
-ENV_API_KEY = "JQUANTS_API_KEY"
-ENV_REFRESH_TOKEN = "JQUANTS_REFRESH_TOKEN"
-ENV_MAIL_ADDRESS = "JQUANTS_MAIL_ADDRESS"
-ENV_PASSWORD = "JQUANTS_PASSWORD"
-ENV_BASE_URL = "JQUANTS_BASE_URL"
-
 QueryMode = Literal["auto", "by_date", "by_code"]
-
-
-@dataclass(frozen=True, repr=False)
-class JQuantsCredentials:
-    """Either a v2 API key, or v1 credentials (a refresh token and/or mail + password).
-
-    The repr shows which are set, never their values.
-    """
-
-    api_key: str | None = None
-    refresh_token: str | None = None
-    mail_address: str | None = None
-    password: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("api_key", "refresh_token", "mail_address", "password"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"J-Quants {name} must be a string")
-            object.__setattr__(self, name, (value or "").strip() or None)
-        if self.api_version is None:
-            raise ValueError(
-                "J-Quants credentials need an API key (v2), or a refresh token, or a mail "
-                "address and password (v1)"
-            )
-
-    @property
-    def api_version(self) -> Literal["v1", "v2"] | None:
-        if self.api_key:
-            return "v2"
-        if self.refresh_token or (self.mail_address and self.password):
-            return "v1"
-        return None
-
-    def secrets(self) -> tuple[str | None, ...]:
-        return (self.api_key, self.refresh_token, self.mail_address, self.password)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{n}={'***' if getattr(self, n) else None}"
-            for n in ("api_key", "refresh_token", "mail_address", "password")
-        )
-        return f"JQuantsCredentials({shown})"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> JQuantsCredentials:
-        """JQUANTS_API_KEY, or JQUANTS_REFRESH_TOKEN / JQUANTS_MAIL_ADDRESS + JQUANTS_PASSWORD."""
-        env = os.environ if environ is None else environ
-        return cls(
-            api_key=env.get(ENV_API_KEY),
-            refresh_token=env.get(ENV_REFRESH_TOKEN),
-            mail_address=env.get(ENV_MAIL_ADDRESS),
-            password=env.get(ENV_PASSWORD),
-        )
 
 
 @dataclass(frozen=True)
@@ -168,125 +104,14 @@ _FIELD_LAYOUTS: tuple[Mapping[str, str], ...] = (
 )
 
 
-class _Auth:
-    """The headers for each request: a v2 API key, or a v1 id token minted and kept fresh.
-
-    The id token is renewed an hour before its 24 h expiry, and on demand after a 401; the
-    refresh token (a week) is re-minted from mail + password when J-Quants rejects it.
-    """
-
-    ID_TOKEN_TTL_S = 24 * 3600.0
-    REFRESH_TOKEN_TTL_S = 7 * 24 * 3600.0
-    MARGIN_S = 3600.0
-
-    def __init__(
-        self, credentials: JQuantsCredentials, base_url: str, clock: Callable[[], float]
-    ) -> None:
-        self.credentials = credentials
-        self.version = credentials.api_version
-        self.base_url = base_url
-        self.clock = clock
-        self.http: HttpClient | None = None  # set by the source (it needs our secrets)
-        self._refresh_token = credentials.refresh_token
-        self._refresh_minted_at: float | None = None
-        self._id_token: str | None = None
-        self._id_minted_at = 0.0
-
-    def secrets(self) -> tuple[str | None, ...]:
-        return (*self.credentials.secrets(), self._refresh_token, self._id_token)
-
-    def headers(self) -> dict[str, str]:
-        if self.version == "v2":
-            return {"x-api-key": self.credentials.api_key or ""}
-        age = self.clock() - self._id_minted_at
-        if self._id_token is None or age > self.ID_TOKEN_TTL_S - self.MARGIN_S:
-            self._mint_id_token()
-        return {"Authorization": f"Bearer {self._id_token}"}
-
-    def invalidate(self) -> None:
-        """Forget the id token (J-Quants said it is invalid or expired)."""
-        self._id_token = None
-
-    def _mint_id_token(self) -> None:
-        creds = self.credentials
-        if self._refresh_minted_at is not None and (
-            self.clock() - self._refresh_minted_at > self.REFRESH_TOKEN_TTL_S - self.MARGIN_S
-        ):
-            self._refresh_token = None  # ours is about to expire; mint a new one below
-        if self._refresh_token:
-            token = self._auth_refresh(self._refresh_token)
-            if token:
-                self._set_id_token(token)
-                return
-            self._refresh_token = None
-        if creds.mail_address and creds.password:
-            self._refresh_token = self._auth_user()
-            self._refresh_minted_at = self.clock()
-            token = self._auth_refresh(self._refresh_token)
-            if token:
-                self._set_id_token(token)
-                return
-        raise self._http().error(
-            "credentials rejected: J-Quants refused the refresh token"
-            + ("" if creds.mail_address and creds.password else " (no mail/password to renew it)"),
-            retryable=False,
-        )
-
-    def _set_id_token(self, token: str) -> None:
-        self._id_token = token
-        self._id_minted_at = self.clock()
-
-    def _http(self) -> HttpClient:
-        assert self.http is not None, "the source wires its HttpClient in"
-        return self.http
-
-    def _auth_user(self) -> str:
-        http = self._http()
-        url = f"{self.base_url}/v1/token/auth_user"
-        body = {"mailaddress": self.credentials.mail_address, "password": self.credentials.password}
-        response = http.request("POST", url, json_body=body)
-        status = int(response.status_code)
-        if status in (400, 401, 403):
-            raise http.error(
-                f"credentials rejected: POST /v1/token/auth_user answered HTTP {status}: "
-                f"{http.vendor_message(response)}",
-                retryable=False,
-            )
-        if status != 200:
-            raise http.error(f"POST /v1/token/auth_user answered HTTP {status}", retryable=False)
-        return self._token(http.json(response, url), "refreshToken", "/v1/token/auth_user")
-
-    def _auth_refresh(self, refresh_token: str) -> str | None:
-        """A new id token, or None when J-Quants rejects the refresh token."""
-        http = self._http()
-        url = f"{self.base_url}/v1/token/auth_refresh"
-        response = http.request("POST", url, params={"refreshtoken": refresh_token})
-        status = int(response.status_code)
-        if status in (400, 401, 403):
-            log.warning(
-                "J-Quants rejected the refresh token (HTTP %s): %s",
-                status,
-                http.vendor_message(response),
-            )
-            return None
-        if status != 200:
-            raise http.error(f"POST /v1/token/auth_refresh answered HTTP {status}", retryable=False)
-        return self._token(http.json(response, url), "idToken", "/v1/token/auth_refresh")
-
-    def _token(self, payload: Any, key: str, path: str) -> str:
-        token = payload.get(key) if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
-            raise self._http().error(f"response from {path} has no {key!r}", retryable=False)
-        return token
-
-
 class JQuantsSource(BarSource):
     """Daily (D1) and minute (M1) bars of TSE equities from the J-Quants API; no Dagster.
 
     `credentials` pick the API version (see module docs). `base_url` is the host root
     (default https://api.jquants.com; a trailing /v1 or /v2 is ignored because the version
-    follows the credentials). `max_retries` overrides `retry.max_retries`; `sleep` and `clock`
-    are injectable so tests neither wait nor depend on the wall clock.
+    follows the credentials). `requests_per_minute` paces requests to the plan's limit (None:
+    unpaced, 429s are retried). `max_retries` overrides `retry.max_retries`; `sleep` and
+    `clock` are injectable so tests neither wait nor depend on the wall clock.
     """
 
     name: ClassVar[str] = "jquants"
@@ -303,6 +128,7 @@ class JQuantsSource(BarSource):
         retry: RetryPolicy | None = None,
         query_mode: QueryMode = "auto",
         max_pages: int = 10_000,
+        requests_per_minute: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -310,33 +136,30 @@ class JQuantsSource(BarSource):
             raise TypeError("credentials must be JQuantsCredentials")
         if query_mode not in ("auto", "by_date", "by_code"):
             raise ValueError(f"query_mode must be auto, by_date or by_code, not {query_mode!r}")
-        root = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        for suffix in ("/v1", "/v2"):
-            root = root.removesuffix(suffix)
-        self.base_url = root
         self.query_mode: QueryMode = query_mode
-        self.max_pages = max_pages
         policy = retry or RetryPolicy()
         if max_retries is not None:
             policy = replace(policy, max_retries=max_retries)
-        self._auth = _Auth(credentials, root, clock)
-        self._http = HttpClient(
-            source=self.name,
-            session=session if session is not None else default_session(),
+        self._client = JQuantsClient(
+            credentials,
+            base_url=base_url,
+            requests_per_minute=requests_per_minute,
             timeout_s=timeout_s,
             retry=policy,
-            secrets=self._auth.secrets,
+            session=session,
+            max_pages=max_pages,
             sleep=sleep,
             clock=clock,
         )
-        self._auth.http = self._http
+        self.base_url = self._client.base_url
+        self.max_pages = max_pages
 
     def __repr__(self) -> str:
-        return f"JQuantsSource(base_url={self.base_url!r}, api={self._auth.version})"
+        return f"JQuantsSource(base_url={self.base_url!r}, api={self.api_version})"
 
     @property
     def api_version(self) -> str:
-        return str(self._auth.version)
+        return self._client.api_version
 
     # --- BarSource -------------------------------------------------------------------------
 
@@ -390,7 +213,7 @@ class JQuantsSource(BarSource):
             raise SourceError(str(exc), source=self.name) from None
         if tf not in (Timeframe.D1, Timeframe.M1):
             raise SourceError(f"delivers D1 and M1 only, not {tf}", source=self.name)
-        if tf is Timeframe.M1 and self._auth.version != "v2":
+        if tf is Timeframe.M1 and self.api_version != "v2":
             raise SourceError(
                 "minute bars exist only in the v2 API (an API key with the minute add-on)",
                 source=self.name,
@@ -400,7 +223,7 @@ class JQuantsSource(BarSource):
     def _layout(self, tf: Timeframe) -> _Layout:
         if tf is Timeframe.M1:
             return _V2_MINUTE
-        return _V2_DAILY if self._auth.version == "v2" else _V1_DAILY
+        return _V2_DAILY if self.api_version == "v2" else _V1_DAILY
 
     def _mode(self, tf: Timeframe, codes: list[str], runs: list[list[dt.date]]) -> str:
         if self.query_mode != "auto":
@@ -429,66 +252,9 @@ class JQuantsSource(BarSource):
                 rows.extend(self._pages(layout, params))
         return rows
 
-    # --- HTTP ---------------------------------------------------------------------------------
-
     def _pages(self, layout: _Layout, params: dict[str, str]) -> list[Any]:
-        """Every row of a paginated query, following pagination_key until it is absent."""
-        rows: list[Any] = []
-        seen: set[str] = set()
-        query = dict(params)
-        for page in range(1, self.max_pages + 1):
-            payload = self._get_json(layout.path, query)
-            if not isinstance(payload, dict):
-                raise self._http.error(
-                    f"page {page} of {layout.path} is a JSON {type(payload).__name__}, "
-                    "not an object",
-                    retryable=False,
-                )
-            data = payload.get(layout.data_key)
-            if not isinstance(data, list):
-                raise self._http.error(
-                    f"page {page} of {layout.path} has no {layout.data_key!r} list "
-                    f"(keys: {sorted(map(str, payload))[:8]})",
-                    retryable=False,
-                )
-            rows.extend(data)
-            key = payload.get("pagination_key")
-            if not key:
-                return rows
-            if not isinstance(key, str) or key in seen:
-                raise self._http.error(
-                    f"page {page} of {layout.path} has an invalid or repeated pagination_key",
-                    retryable=False,
-                )
-            seen.add(key)
-            query["pagination_key"] = key
-        raise self._http.error(
-            f"{layout.path} did not finish within {self.max_pages} pages", retryable=False
-        )
-
-    def _get_json(self, path: str, params: Mapping[str, str]) -> Any:
-        """GET with auth; a v1 id token is refreshed once on 401 or 400 'expired'."""
-        url = f"{self.base_url}{path}"
-        refreshed = False
-        while True:
-            response = self._http.request("GET", url, params=params, headers=self._auth.headers())
-            status = int(response.status_code)
-            if 200 <= status < 300:
-                return self._http.json(response, url)
-            message = self._http.vendor_message(response)
-            expired = status == 401 or (status == 400 and "expired" in message.lower())
-            if expired and self._auth.version == "v1" and not refreshed:
-                log.info("J-Quants id token refused (HTTP %s); refreshing it once", status)
-                self._auth.invalidate()
-                refreshed = True
-                continue
-            if status in (401, 403) or expired:
-                after = " after refreshing the id token" if refreshed else ""
-                raise self._http.error(
-                    f"credentials rejected: GET {path} answered HTTP {status}{after}: {message}",
-                    retryable=False,
-                )
-            raise self._http.error(f"GET {path} answered HTTP {status}: {message}", retryable=False)
+        """Every row of a paginated query (the shared client follows pagination_key)."""
+        return self._client.pages(layout.path, layout.data_key, params, max_pages=self.max_pages)
 
     # --- rows to bars -------------------------------------------------------------------------
 
@@ -560,12 +326,12 @@ class JQuantsSource(BarSource):
         path = self._layout(tf).path
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise self._http.error(f"row {i} of {path} is not an object", retryable=False)
+                raise self._client.error(f"row {i} of {path} is not an object", retryable=False)
         own = self._layout(tf).fields
         for fields in (own, *_FIELD_LAYOUTS):
             if any(fields["close"] in r for r in rows):
                 return fields
-        raise self._http.error(
+        raise self._client.error(
             f"rows of {path} have neither {own['close']!r} nor another known close-price "
             "field; the response layout is not J-Quants'",
             retryable=False,
@@ -574,7 +340,7 @@ class JQuantsSource(BarSource):
     def _text(self, row: Mapping[str, Any], name: str, index: int) -> str:
         value = row.get(name)
         if not isinstance(value, str) or not value.strip():
-            raise self._http.error(
+            raise self._client.error(
                 f"row {index}: field {name!r} is missing or not a string ({value!r:.40})",
                 retryable=False,
             )
@@ -586,7 +352,7 @@ class JQuantsSource(BarSource):
             try:
                 parsed[text] = np.datetime64(dt.date.fromisoformat(text), "D")
             except ValueError:
-                raise self._http.error(
+                raise self._client.error(
                     f"field {name!r} has {text[:20]!r}, not a date (YYYY-MM-DD)", retryable=False
                 ) from None
         return np.array([parsed[t] for t in texts], dtype="datetime64[D]")
@@ -613,7 +379,7 @@ class JQuantsSource(BarSource):
             try:
                 t = dt.time.fromisoformat(text)
             except ValueError:
-                raise self._http.error(
+                raise self._client.error(
                     f"field {name!r} has {text[:20]!r}, not a time (HH:mm)", retryable=False
                 ) from None
             minutes[text] = t.hour * 60 + t.minute

@@ -14,7 +14,8 @@ from market_assets.core.universe import Instrument
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource, SourceError
 from resources.sources.generator import GeneratorSource
-from resources.sources.jquants import JQuantsCredentials, JQuantsSource
+from resources.sources.jquants import JQuantsSource
+from resources.sources.jquants_client import JQuantsCredentials
 from resources.sources.landing import LandingSource, LocalFileStore, S3FileStore
 from resources.sources.yfinance_source import YFinanceSource
 
@@ -32,6 +33,9 @@ class BarSourcesResource(ConfigurableResource):
     jquants_mail_address: str | None = Field(default=None, description="EnvVar (v1 flow).")
     jquants_password: str | None = Field(default=None, description="EnvVar (v1 flow).")
     jquants_base_url: str | None = None
+    jquants_requests_per_minute: int | None = Field(
+        default=None, ge=1, description="The J-Quants plan's rate limit; unset: unpaced."
+    )
     yfinance_base_url: str | None = None
     landing_dir: str | None = Field(default=None, description="Local landing folder, or S3.")
     landing_s3: S3Resource | None = Field(default=None, description="Bucket of the landing zone.")
@@ -48,7 +52,11 @@ class BarSourcesResource(ConfigurableResource):
                 mail_address=self.jquants_mail_address,
                 password=self.jquants_password,
             )
-            return JQuantsSource(credentials, base_url=self.jquants_base_url)
+            return JQuantsSource(
+                credentials,
+                base_url=self.jquants_base_url,
+                requests_per_minute=self.jquants_requests_per_minute,
+            )
         if name == "yfinance":
             return YFinanceSource(base_url=self.yfinance_base_url)
         if name == "landing":

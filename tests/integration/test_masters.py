@@ -395,7 +395,7 @@ def test_429_backs_off_and_gives_up_after_max_retries(httpserver: HTTPServer) ->
         _fixture("error_429.json"), status=429
     )
     fake = FakeTime()
-    with pytest.raises(JQuantsError, match="still rate limited") as err:
+    with pytest.raises(JQuantsError, match=r"HTTP 429 \(rate limited\) after 4 attempts") as err:
         _client(httpserver, fake, api_key="k", max_retries=3).listed_info()
     assert err.value.status == 429 and err.value.retryable
     assert fake.sleeps == [1.0, 2.0, 4.0]  # exponential
@@ -411,13 +411,17 @@ def test_http_500_mid_pagination_fails_the_sync_and_keeps_the_master(
     httpserver.expect_ordered_request(
         "/v2/equities/master", query_string="pagination_key=v2-page-2"
     ).respond_with_json(_fixture("error_500.json"), status=500)
-    source = MasterSourceResource(
-        kind="jquants", base_url=httpserver.url_for("/"), api_key=secret, requests_per_minute=6000
+    source = MasterSourceResource(  # no retries: the retry of 5xx is tested at the HTTP layer
+        kind="jquants",
+        base_url=httpserver.url_for("/"),
+        api_key=secret,
+        requests_per_minute=6000,
+        max_retries=0,
     )
     before = _master(db)
-    with pytest.raises(JQuantsError, match="page 2 failed: HTTP 500") as err:
+    with pytest.raises(JQuantsError, match="HTTP 500 after 1 attempts") as err:
         sync_companies(postgres, source.fetch_companies, source=source.source_name)
-    assert err.value.retryable
+    assert err.value.retryable and err.value.status == 500
     assert _master(db) == before
     log = _last_log(db)
     assert (log["status"], log["source"]) == ("failed", "jquants-v2")
@@ -456,7 +460,9 @@ def test_errors_never_carry_credentials(httpserver: HTTPServer) -> None:
 
     # Nothing listens on port 9: requests' own message would contain the URL with the
     # refresh token; ours names the failure only and chains nothing.
-    unreachable = JQuantsMasterClient("http://127.0.0.1:9", refresh_token=refresh, timeout_s=2)
+    unreachable = JQuantsMasterClient(
+        "http://127.0.0.1:9", refresh_token=refresh, timeout_s=2, max_retries=0
+    )
     with pytest.raises(JQuantsError) as err:
         unreachable.listed_info()
     assert refresh not in str(err.value) and "ConnectionError" in str(err.value)

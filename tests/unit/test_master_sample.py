@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from dagster import EnvVar
 
+from market_assets.core import settings as s
 from market_assets.core.universe import symbol_for_jquants_code
 from market_assets.masters.cache import keys_for_changes, list_name
 from market_assets.masters.records import KnownCodes, judge_record, judge_records
@@ -207,10 +208,10 @@ def test_resource_takes_secrets_only_as_env_vars_that_are_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in (
-        resource_mod.JQUANTS_API_KEY_ENV,
-        resource_mod.JQUANTS_REFRESH_TOKEN_ENV,
-        resource_mod.JQUANTS_MAIL_ENV,
-        resource_mod.JQUANTS_PASSWORD_ENV,
+        s.JQUANTS_API_KEY,
+        s.JQUANTS_REFRESH_TOKEN,
+        s.JQUANTS_MAIL_ADDRESS,
+        s.JQUANTS_PASSWORD,
         resource_mod.MASTER_SOURCE_ENV,
     ):
         monkeypatch.delenv(name, raising=False)
@@ -218,9 +219,9 @@ def test_resource_takes_secrets_only_as_env_vars_that_are_set(
     assert default.kind == "sample" and default.api_key is None
 
     monkeypatch.setenv(resource_mod.MASTER_SOURCE_ENV, "jquants")
-    monkeypatch.setenv(resource_mod.JQUANTS_REFRESH_TOKEN_ENV, "rt-secret-value")
+    monkeypatch.setenv(s.JQUANTS_REFRESH_TOKEN, "rt-secret-value")
     resource = resource_mod.master_source_resource()
     assert resource.kind == "jquants"
-    assert resource.refresh_token == EnvVar(resource_mod.JQUANTS_REFRESH_TOKEN_ENV)
+    assert resource.refresh_token == EnvVar(s.JQUANTS_REFRESH_TOKEN)
     assert resource.api_key is None and resource.mail is None
     assert "rt-secret-value" not in repr(resource)

@@ -34,17 +34,13 @@ from market_assets.core.quality_config import Deadline
 from market_assets.core.universe import default_universe
 from market_assets.defs.ohlcv.check_results import to_check_result
 from market_assets.quality.evaluation import record_metrics
-from market_assets.quality.freshness import CHECK_NAMES, check_freshness
+from market_assets.quality.freshness import CHECK_NAMES, check_freshness, market_symbols
 from resources.postgres import PostgresResource
 
 
 def utc_now() -> dt.datetime:
     """The checks' clock (tests replace it)."""
     return dt.datetime.now(dt.UTC)
-
-
-def market_symbols(symbols: list[str], calendar: str) -> list[str]:
-    return sorted(default_universe().by_calendar(symbols).get(calendar, []))
 
 
 def scheduled_registered_symbols(
