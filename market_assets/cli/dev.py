@@ -69,10 +69,10 @@ def stack_run(
 
 def prepare_dagster_home(state: os.PathLike[str] | str) -> str:
     """DAGSTER_HOME with the project's dagster.yaml (runs and events in PostgreSQL)."""
-    home = os.environ.get("DAGSTER_HOME") or os.path.join(state, "dagster_home")
+    home = os.environ.get(s.DAGSTER_HOME) or os.path.join(state, "dagster_home")
     os.makedirs(home, exist_ok=True)
     shutil.copyfile(s.PROJECT_ROOT / "dagster.yaml", os.path.join(home, "dagster.yaml"))
-    os.environ["DAGSTER_HOME"] = home
+    os.environ[s.DAGSTER_HOME] = home
     return home
 
 

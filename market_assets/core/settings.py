@@ -1,8 +1,10 @@
-"""Every environment variable the project reads, in one place.
+"""The name of every environment variable the project reads, and the non-secret knobs' values.
 
-Secrets (URLs with passwords, S3 keys) reach Dagster resources as `dagster.EnvVar` so that they
-are resolved at run time and never stored in run config or printed in the UI; this module
-holds their names. Non-secret knobs are read here with their defaults.
+Names are defined here only; values are read here (non-secret knobs, with their defaults) or
+by market_assets/composition.py, which turns secrets (URLs with passwords, S3 keys, vendor
+credentials) into `dagster.EnvVar`s so that they are resolved at run time and never stored in
+run config or printed in the UI. The embedded dev stack sets the variables it serves
+(market_assets/devstack/environment.py).
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ SOURCE_OVERRIDE = "MARKET_ASSETS_SOURCE"
 LANDING_DIR = "MARKET_ASSETS_LANDING_DIR"
 GENERATOR_SEED = "MARKET_ASSETS_GENERATOR_SEED"
 DAGSTER_PG_URL = "DAGSTER_PG_URL"
+DAGSTER_HOME = "DAGSTER_HOME"
 AUTOMATION = "MARKET_ASSETS_AUTOMATION"  # `off`: schedules and sensors start stopped
 ALERT_WEBHOOK = "MARKET_ASSETS_ALERT_WEBHOOK"  # URL that receives JSON alerts
 NEW_SYMBOL_SESSIONS = "MARKET_ASSETS_NEW_SYMBOL_SESSIONS"  # history requested for a new symbol
 DEFAULT_NEW_SYMBOL_SESSIONS = 20
 # J-Quants, read by both of its users (bar source and company master); the secrets reach
 # Dagster resources only as EnvVars. v2 needs the API key; v1 a refresh token, or mail + password.
+MASTER_SOURCE = "MARKET_ASSETS_MASTER_SOURCE"  # company master: sample | jquants
+YFINANCE_BASE_URL = "YFINANCE_BASE_URL"  # tests point it at a local server
 JQUANTS_API_KEY = "JQUANTS_API_KEY"
 JQUANTS_REFRESH_TOKEN = "JQUANTS_REFRESH_TOKEN"
 JQUANTS_MAIL_ADDRESS = "JQUANTS_MAIL_ADDRESS"

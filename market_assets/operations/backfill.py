@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
-from market_assets.composition import source_resource, store_resources
+from market_assets.composition import definitions_resources
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import RunWindow, plan_runs
 
@@ -53,7 +53,7 @@ def run_backfill(
         result = materialize(
             assets,
             instance=instance,
-            resources={**store_resources(), "sources": source_resource()},
+            resources=definitions_resources(),
             tags={**window.range_tags(), "dagster/backfill-cli": "true"},
             run_config=console_run_config(),
             raise_on_error=False,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
-from market_assets.composition import master_source_resource, store_resources
+from market_assets.composition import definitions_resources
 from market_assets.core.universe import default_universe
 from market_assets.operations.backfill import console_run_config, register_symbols, run_backfill
 
@@ -46,7 +46,7 @@ def sync_company_master(instance: DagsterInstance, assets: Sequence[AssetsDefini
     result = materialize(
         assets,
         instance=instance,
-        resources={**store_resources(), "master_source": master_source_resource()},
+        resources=definitions_resources(),
         run_config=console_run_config(),
         raise_on_error=False,
     )

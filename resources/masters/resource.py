@@ -3,27 +3,19 @@
 `kind="sample"` (the default) reads the file shipped with the project, so the dev stack and
 the tests need no account. `kind="jquants"` calls the API: v2 with `api_key`, else v1 with
 `refresh_token` and/or `mail` + `password`. Credentials are meant to be `dagster.EnvVar`s
-(see `master_source_resource`), resolved when a run starts, so they never appear in run
-config, the UI or logs.
+(market_assets/composition.py builds the resource from the environment), resolved when a run
+starts, so they never appear in run config, the UI or logs.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource
 from pydantic import Field
 
-from market_assets.core import settings as s
 from resources.masters.jquants_master import DEFAULT_BASE_URL, JQuantsMasterClient
 from resources.masters.sample_file import read_code_tables, read_listed_info
-
-# The J-Quants variables are settings' (shared with the bar source); secrets are read only
-# through EnvVar.
-MASTER_SOURCE_ENV = "MARKET_ASSETS_MASTER_SOURCE"  # sample | jquants
-
-RESOURCE_KEY = "master_source"
 
 
 class MasterSourceResource(ConfigurableResource):
@@ -81,28 +73,3 @@ class MasterSourceResource(ConfigurableResource):
     def code_tables(self) -> dict[str, list[dict[str, str]]]:
         """Market and sector code tables (shipped: J-Quants has no endpoint for them)."""
         return read_code_tables(self.code_tables_path)
-
-
-def master_source_resource() -> MasterSourceResource:
-    """The resource from the environment: kind and limits now, secrets as EnvVars.
-
-    An EnvVar is only given for a variable that is set when definitions load: Dagster fails a
-    run on an EnvVar whose variable is unset, and v1 needs only some of the four secrets.
-    """
-    kind = os.environ.get(MASTER_SOURCE_ENV) or "sample"
-    secrets: dict[str, Any] = {
-        field: EnvVar(name)
-        for field, name in (
-            ("api_key", s.JQUANTS_API_KEY),
-            ("refresh_token", s.JQUANTS_REFRESH_TOKEN),
-            ("mail", s.JQUANTS_MAIL_ADDRESS),
-            ("password", s.JQUANTS_PASSWORD),
-        )
-        if os.environ.get(name)
-    }
-    return MasterSourceResource(
-        kind=kind,  # type: ignore[arg-type]
-        base_url=s.env(s.JQUANTS_BASE_URL) or DEFAULT_BASE_URL,
-        requests_per_minute=s.jquants_requests_per_minute(60) or 60,
-        **secrets,
-    )

@@ -81,7 +81,6 @@ from resources.sources.http import (
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://query2.finance.yahoo.com"
-ENV_BASE_URL = "YFINANCE_BASE_URL"
 INTERVALS: dict[Timeframe, str] = {Timeframe.M1: "1m", Timeframe.D1: "1d"}
 MINUTE_REQUEST_SPAN = pd.Timedelta(days=7)  # Yahoo's limit for one 1m request
 # Long enough to contain the previous session across the longest closures (Tokyo's New Year and

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from dagster import EnvVar
 
+from market_assets.composition import master_source_resource
 from market_assets.core import settings as s
 from market_assets.core.universe import symbol_for_jquants_code
 from market_assets.masters.cache import keys_for_changes, list_name
@@ -16,7 +17,6 @@ from market_assets.masters.registration import non_company_symbols, scheduled_sy
 from market_assets.masters.search import CompanyLookupError, normalise_code, search_params
 from market_assets.masters.sync import CompanyChange
 from resources.cache_keys import company_key, company_list_key
-from resources.masters import resource as resource_mod
 from resources.masters.jquants_master import normalise_record
 from resources.masters.sample_file import read_code_tables, read_listed_info
 
@@ -212,15 +212,15 @@ def test_resource_takes_secrets_only_as_env_vars_that_are_set(
         s.JQUANTS_REFRESH_TOKEN,
         s.JQUANTS_MAIL_ADDRESS,
         s.JQUANTS_PASSWORD,
-        resource_mod.MASTER_SOURCE_ENV,
+        s.MASTER_SOURCE,
     ):
         monkeypatch.delenv(name, raising=False)
-    default = resource_mod.master_source_resource()
+    default = master_source_resource()
     assert default.kind == "sample" and default.api_key is None
 
-    monkeypatch.setenv(resource_mod.MASTER_SOURCE_ENV, "jquants")
+    monkeypatch.setenv(s.MASTER_SOURCE, "jquants")
     monkeypatch.setenv(s.JQUANTS_REFRESH_TOKEN, "rt-secret-value")
-    resource = resource_mod.master_source_resource()
+    resource = master_source_resource()
     assert resource.kind == "jquants"
     assert resource.refresh_token == EnvVar(s.JQUANTS_REFRESH_TOKEN)
     assert resource.api_key is None and resource.mail is None
