@@ -20,8 +20,8 @@ from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.run_plan import RunWindow
-from market_assets.defs.ohlcv import db_bars as db_bars_module
 from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
+from market_assets.ohlcv import load as load_module
 from market_assets.ohlcv.collect import collect_partitions
 from market_assets.ohlcv.load import load_partitions_from_s3
 from market_assets.ohlcv.rollups import refresh_rollups
@@ -189,7 +189,7 @@ def test_a_load_that_read_s3_before_a_newer_write_never_overwrites_it(
 
     raw(seed=1)
     paused, resume = threading.Event(), threading.Event()
-    original = db_bars_module.from_arrow
+    original = load_module.from_arrow
 
     def slow_reader(table):  # type: ignore[no-untyped-def]
         frame = original(table)
@@ -198,7 +198,7 @@ def test_a_load_that_read_s3_before_a_newer_write_never_overwrites_it(
             resume.wait(timeout=5)  # bounded: with the lock, B cannot finish meanwhile
         return frame
 
-    monkeypatch.setattr(db_bars_module, "from_arrow", slow_reader)
+    monkeypatch.setattr(load_module, "from_arrow", slow_reader)
     run_a = threading.Thread(
         target=load_partitions_from_s3, args=(s3_store, postgres, [part], "A"), name="run A"
     )
