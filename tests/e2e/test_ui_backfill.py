@@ -8,9 +8,10 @@ backfill page (overview and its runs) and the ``raw_bars`` Checks tab, and asser
 the backfill succeeded and that the six checks of ``raw_bars`` passed.
 
 What GraphQL does (the webserver's API, from the test): find the backfill the UI created,
-poll it until every run has finished (failing on a failed backfill or run), and verify that
-the 6 partitions are materialised by the backfill's runs for all four OHLCV assets and that
-each asset's checks succeeded.
+poll it until every run has finished (failing on a failed backfill or run), assert that it
+launched 2 runs (the date range batched per symbol), and verify that the 6 partitions are
+materialised by the backfill's runs for all four OHLCV assets and that each asset's checks
+succeeded.
 
 The stack is `market-assets dev` on a free port with schedules and sensors stopped (see
 ``conftest.py``), so the backfill's runs are the only runs. Screenshots go to
@@ -47,6 +48,7 @@ RAW_BARS_CHECKS = (
 DATES = ("2024-03-11", "2024-03-12", "2024-03-13")
 SYMBOLS = ("USDJPY", "EURUSD")
 PARTITIONS = frozenset(f"{day}|{symbol}" for day in DATES for symbol in SYMBOLS)
+EXPECTED_RUNS = len(SYMBOLS)  # 2
 BACKFILL_TIMEOUT_S = 600.0
 UI_TIMEOUT_MS = 60_000
 CHROMIUM_ARGS = [
@@ -250,6 +252,9 @@ def test_ui_backfill_three_days_two_symbols(dev_stack: DevStack, page: Any) -> N
         runs = _wait_for_backfill(dev_stack, backfill_id)
         run_ids = {run["id"] for run in runs}
         print(f"backfill {backfill_id}: {len(runs)} runs, all SUCCESS: {sorted(run_ids)}")
+        # BackfillPolicy.multi_run(1000) batches the date range per symbol: one run per
+        # symbol (the README's "3 days x 2 symbols launched 2 runs"), not one per partition.
+        assert len(runs) == len(run_ids) == EXPECTED_RUNS, runs
 
         page.goto(f"{dev_stack.base_url}/runs/b/{backfill_id}", wait_until="domcontentloaded")
         expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()

@@ -186,7 +186,7 @@ def test_checks_run_alone_against_what_is_stored(
 ) -> None:  # type: ignore[no-untyped-def]
     """The checks live in their assets' steps, yet a run may select them alone: nothing is
     materialised, and they judge what the stores hold."""
-    from dagster import AssetCheckKey, AssetSelection
+    from dagster import AssetCheckKey, AssetCheckSeverity, AssetSelection
 
     from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
 
@@ -219,9 +219,20 @@ def test_checks_run_alone_against_what_is_stored(
     assert results.keys() == {"ohlc_sanity", "s3_db_reconciliation"}
     assert results["ohlc_sanity"].passed
     reconciliation = results["s3_db_reconciliation"]
-    assert not reconciliation.passed  # blocking: the db_bars step failed, nothing reloaded
+    assert not reconciliation.passed
     assert f"USDJPY {DAYS[1]}" in str(reconciliation.metadata)
-    assert len(_db_rows(db, "USDJPY", DAYS[1])) == before
+    # Blocking: its failure failed db_bars' step (and the run); the raw_bars step passed.
+    assert reconciliation.blocking is True
+    assert reconciliation.severity == AssetCheckSeverity.ERROR
+    assert not checks_only.success
+    failures = [e for e in checks_only.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failures] == ["db_bars"]
+    error = failures[0].event_specific_data.error
+    assert error.cls_name == "DagsterAssetCheckFailedError"
+    assert "blocking" in error.message and "db_bars: s3_db_reconciliation" in error.message
+    succeeded = {e.step_key for e in checks_only.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert succeeded == {"raw_bars"}
+    assert len(_db_rows(db, "USDJPY", DAYS[1])) == before  # nothing was reloaded
 
     # A partition-wise check launched with no partition at all says what it needs.
     instance = DagsterInstance.ephemeral()

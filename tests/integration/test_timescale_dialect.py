@@ -7,9 +7,10 @@ helper closes its connection before the next one opens.
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -20,6 +21,7 @@ from market_assets.db import bootstrap, migrate
 from market_assets.db.policies import PolicySettings, apply_policies
 from market_assets.ohlcv.bar_store import replace_partitions
 from market_assets.ohlcv.rollups import refresh_rollups
+from resources.errors import StoreUnavailableError, url_address
 from resources.postgres import PostgresResource, conninfo_for
 from resources.sources.generator import GeneratorSource
 from tests.plugins.stores import DbTarget
@@ -156,5 +158,71 @@ def test_policies_are_applied_and_run(timescale_url: str, ts_schema: str) -> Non
     assert none == [] and left == (0,)
 
 
-def test_url_has_no_leaking_password_in_errors(timescale_url: str) -> None:
-    assert urlsplit(timescale_url).password  # PGlite demands a password: roles mean something
+def _error_chain(exc: BaseException) -> list[BaseException]:
+    """The error, its __cause__ and __context__, theirs, and so on (each once)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [e.__cause__, e.__context__]
+    return seen
+
+
+def _assert_no_password(exc: BaseException, password: str) -> None:
+    chain = _error_chain(exc)
+    for e in chain:
+        for text in (str(e), repr(e), *map(str, e.args)):
+            assert password not in text, f"password leaked by {type(e).__name__}: {text!r}"
+            assert quote(password, safe="") not in text
+
+
+def _with(url: str, *, password: str | None = None, port: int | None = None) -> str:
+    parts = urlsplit(url)
+    user = parts.username or "postgres"
+    netloc = f"{user}:{quote(password or parts.password or '', safe='')}@{parts.hostname}"
+    return urlunsplit(parts._replace(netloc=f"{netloc}:{port or parts.port}"))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_url_has_no_leaking_password_in_errors(timescale_url: str, ts_schema: str) -> None:
+    """Connection errors of the project's own entry points name the address, never the
+    password: a wrong password against the server, and the real password at a closed port."""
+    real_password = urlsplit(timescale_url).password
+    assert real_password  # PGlite demands a password: roles mean something
+    canary = "Wr0ngCanary9xQz"
+    cases = [
+        (_with(timescale_url, password=canary), canary, "password authentication failed"),
+        (_with(timescale_url, port=_closed_port()), real_password, "refused"),
+    ]
+    for url, password, reason in cases:
+        address = url_address(url)
+        errors: list[BaseException] = []
+        resource = PostgresResource(
+            url=url, schema_name=ts_schema, pool_max_size=1, connect_timeout_s=1
+        )
+        try:
+            with pytest.raises(StoreUnavailableError) as info:
+                resource.capabilities()
+            errors.append(info.value)
+        finally:
+            resource.close()
+        with pytest.raises(StoreUnavailableError) as info:
+            migrate.detect_dialect(url, connect_timeout_s=2)
+        errors.append(info.value)
+        with pytest.raises(StoreUnavailableError) as info:
+            migrate.upgrade(url, ts_schema)
+        errors.append(info.value)
+        for err in errors:
+            assert address in str(err) and reason in str(err).lower(), str(err)
+            assert len(_error_chain(err)) > 1  # the driver's error is chained, and checked too
+            _assert_no_password(err, password)
+    # Nothing was migrated through a refused connection.
+    assert migrate.current(timescale_url, ts_schema) is None
