@@ -329,19 +329,13 @@ def test_migrations_create_hypertable_compression_caggs_and_jobs(bars_db: str) -
     assert all(not materialized_only for _, materialized_only in caggs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_hypertable() in 0001_core/timescale.up.sql also creates TimescaleDB's default"
-    " index ohlcv_bars_ts_idx (ts DESC); migration 0007 means ohlcv_bars to keep its primary key"
-    " only, for bulk-load speed. Remove this marker once a migration drops it.",
-)
 def test_bars_keep_only_their_primary_key_index(bars_db: str) -> None:
     with connect(bars_db) as conn:
         indexes = conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'ohlcv_bars'",
             (SCHEMA,),
         ).fetchall()
-    assert indexes == [("ohlcv_bars_pkey",)]  # 0007: the primary key only
+    assert indexes == [("ohlcv_bars_pkey",)]  # 0007 and 0009: the primary key only
 
 
 def test_compression_and_retention_policies_via_run_job(
