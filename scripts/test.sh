@@ -48,6 +48,7 @@ if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1
     run_pytest -q -p no:cacheprovider -m "integration and not timescale" tests/integration \
       --ignore=tests/integration/test_devstack.py \
       --ignore=tests/integration/test_dev_environment.py \
+      --ignore=tests/integration/test_operator_cli.py \
       --ignore=tests/integration/test_benchmarks_smoke.py
 fi
 

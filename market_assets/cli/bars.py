@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
+errors = Console(stderr=True)
+DEFAULT_LAST = 20
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -19,22 +22,56 @@ def _when(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def _calendar(symbol: str) -> str | None:
+    from market_assets.core.universe import default_universe
+
+    try:
+        return default_universe().resolve(symbol).calendar
+    except LookupError:
+        return None  # a symbol outside the universe: bars without session dates
+
+
 def bars(
     symbol: str,
     timeframe: str,
-    last: Annotated[int | None, typer.Option(help="The latest N bars.")] = 20,
+    last: Annotated[
+        int | None,
+        typer.Option(
+            help="The latest N bars (default 20 without --start); with --start, the last N "
+            "bars of the window (default: the whole window)."
+        ),
+    ] = None,
     start: Annotated[str | None, typer.Option(help="From (ISO time, UTC if no offset).")] = None,
     end: Annotated[str | None, typer.Option(help="Until, exclusive.")] = None,
-    csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (rich), csv (header + one bar a line) or json (a list of objects).",
+        ),
+    ] = "table",
+    csv: Annotated[bool, typer.Option(hidden=True, help="Same as --format csv.")] = False,
     adjusted: Annotated[
         bool, typer.Option(help="Split- and dividend-adjusted prices (raw by default).")
     ] = False,
 ) -> None:
-    """Print bars and which store answered (reader role, stores from the environment)."""
+    """Print bars and which store answered (reader role, stores from the environment).
+
+    csv and json have the fields ts (ISO 8601 UTC), session_date, open, high, low, close,
+    volume; the summary line then goes to stderr, so stdout holds only the data.
+    """
+    from market_assets.cli import bar_formats
     from market_assets.core.timeframes import Timeframe
     from market_assets.read.adjusted import read_adjusted
     from market_assets.read.reader import BarReader
 
+    chosen = "csv" if csv else output.lower()
+    if chosen not in bar_formats.FORMATS:
+        raise typer.BadParameter(
+            f"{output!r} is not one of {', '.join(bar_formats.FORMATS)}", param_hint="--format"
+        )
+    if last is None and start is None:  # `--end T` alone: the 20 bars before T
+        last = DEFAULT_LAST
     reader = BarReader.from_env()
     try:
         if adjusted:
@@ -44,17 +81,25 @@ def bars(
             frame = reader.get(symbol, timeframe, _when(start), _when(end), last)
     finally:
         reader.close()
-    if csv:
-        typer.echo(frame.to_csv())
-    else:
-        table = Table("ts (UTC)", "open", "high", "low", "close", "volume")
-        for ts, row in frame.iterrows():
-            table.add_row(
-                str(ts),
-                *(f"{row[c]:.6g}" for c in ("open", "high", "low", "close")),
-                f"{row['volume']:.0f}",
-            )
-        console.print(table)
     kind = "adjusted" if adjusted else "raw"
     layer = frame.attrs.get("layer")
-    console.print(f"{len(frame)} {kind} bars from [bold]{layer}[/]", style="dim")
+    summary = f"{len(frame)} {kind} bars from [bold]{layer}[/]"
+    for store, reason in reader.skipped:
+        summary += f"\n[yellow]skipped {store}[/]: {escape(reason)}"
+    if chosen == "csv":
+        typer.echo(bar_formats.to_csv(frame, _calendar(symbol)), nl=False)
+        errors.print(summary, style="dim")
+        return
+    if chosen == "json":
+        typer.echo(bar_formats.to_json(frame, _calendar(symbol)), nl=False)
+        errors.print(summary, style="dim")
+        return
+    table = Table("ts (UTC)", "open", "high", "low", "close", "volume")
+    for ts, row in frame.iterrows():
+        table.add_row(
+            str(ts),
+            *(f"{row[c]:.6g}" for c in ("open", "high", "low", "close")),
+            f"{row['volume']:.0f}",
+        )
+    console.print(table)
+    console.print(summary, style="dim")

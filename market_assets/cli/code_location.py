@@ -7,17 +7,27 @@ from the one `Definitions` object by name.
 
 from __future__ import annotations
 
-from dagster import AssetsDefinition
+from dagster import AssetKey, AssetsDefinition
 
 from market_assets.core.names import MASTER_ASSET_NAMES, OHLCV_ASSET_NAMES
 
 
 def _resolve(names: tuple[str, ...]) -> list[AssetsDefinition]:
+    """The definitions as the domains declared them, without the code location's resources.
+
+    `Definitions.resolve_assets_def` returns the assets with the resources bound, and
+    `materialize(..., resources=...)` refuses a key bound twice, so the operations (which pass
+    `definitions_resources()` themselves) get the unbound definitions from `defs.assets`.
+    """
     from market_assets.definitions import defs
 
+    by_key: dict[AssetKey, AssetsDefinition] = {}
+    for item in defs.assets or ():
+        if isinstance(item, AssetsDefinition):
+            by_key.update(dict.fromkeys(item.keys, item))
     found: list[AssetsDefinition] = []
     for name in names:
-        assets_def = defs.resolve_assets_def(name)
+        assets_def = by_key[AssetKey(name)]
         if assets_def not in found:  # one definition may hold several keys
             found.append(assets_def)
     return found

@@ -16,6 +16,7 @@ from market_assets.core import settings as s
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 
 console = Console()
+errors = Console(stderr=True)
 
 
 def dev(
@@ -54,10 +55,21 @@ def stack_run(
 ) -> None:
     """Start the stack (as `dev` does, without the UI), run COMMAND with its environment, stop
     everything and exit with COMMAND's status: `market-assets stack-run -- market-assets check ...`.
+
+    When a stack already runs on the state folder (`dev` in another terminal), COMMAND runs
+    inside that one, with its environment (nothing is started, seeded or stopped).
     """
+    from market_assets.devstack.discovery import apply_running_stack, stack_owner_pid
     from market_assets.devstack.environment import stack_environment
 
     state = s.state_dir()
+    joined = dict(os.environ)
+    if apply_running_stack(state, "all", joined) is not None:
+        errors.print(
+            f"using the dev stack already running on {state} (pid {stack_owner_pid(state)})",
+            style="dim",
+        )
+        raise typer.Exit(subprocess.call(command, env=joined))
     state.mkdir(parents=True, exist_ok=True)
     with stack_environment(state) as env:
         env.apply()

@@ -5,5 +5,6 @@
 """
 
 from market_assets.read.api import get_ohlcv, read_stats
+from market_assets.read.reader import ReadUnavailableError
 
-__all__ = ["get_ohlcv", "read_stats"]
+__all__ = ["ReadUnavailableError", "get_ohlcv", "read_stats"]

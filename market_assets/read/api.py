@@ -31,6 +31,11 @@ def get_ohlcv(
     Prices are raw as delivered unless `adjusted` (splits and dividends applied from the
     vendors' events; market_assets/core/adjustments.py). Stores come from the environment (reader
     role for the database); see README.
+
+    A store that fails is skipped with a logged warning and counted in `read_stats()`
+    (`skipped_redis`, `skipped_postgres`, `skipped_s3`). When every store tried failed, this
+    raises `ReadUnavailableError` naming each store and why: an empty frame always means the
+    stores answered and hold no rows for the request.
     """
     global _default_reader
     if _default_reader is None:

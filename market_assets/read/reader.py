@@ -5,11 +5,17 @@ inside the snapshot come from memory. Anything older, or a cache miss, goes to t
 (which then refills the snapshot for latest-bar reads); when the database has no rows for the
 window (retention trimmed it) or is down, base-timeframe bars come from S3, the system of
 record. Every answer says which layer gave it, and the reader keeps hit statistics.
+
+A store that fails is skipped, never silently: the reader logs a warning naming it and why
+(the address, never credentials), counts it in `skipped_<store>`, and when no store could
+answer at all (every store tried failed, none said "no rows") raises `ReadUnavailableError`
+instead of returning an empty frame that would read as "no data".
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,11 +38,29 @@ from resources.redis import RedisResource
 from resources.s3 import S3Resource
 
 Layer = Literal["redis", "postgres", "s3", "none"]
+Store = Literal["redis", "postgres", "s3"]
+STORES: tuple[Store, ...] = ("redis", "postgres", "s3")
+
+log = logging.getLogger(__name__)
+
+
+class ReadUnavailableError(StoreUnavailableError):
+    """No store could answer a read: each one tried failed (as opposed to having no rows)."""
+
+    def __init__(self, what: str, failures: list[tuple[Store, str]]) -> None:
+        self.what = what
+        self.failures = list(failures)
+        reasons = "; ".join(f"{store}: {reason}" for store, reason in failures)
+        RuntimeError.__init__(self, f"cannot read {what}, every store failed: {reasons}")
+        self.store = ", ".join(store for store, _ in failures)
+        self.address = "-"
+        self.cause = reasons
 
 
 @dataclass
 class ReadStats:
     answered: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # failed stores, by name
     redis_lookups: int = 0
     redis_hits: int = 0
 
@@ -47,6 +71,7 @@ class ReadStats:
     def as_dict(self) -> dict[str, float | int]:
         return {
             **{f"answered_by_{k}": v for k, v in sorted(self.answered.items())},
+            **{f"skipped_{store}": self.skipped[store] for store in STORES},
             "redis_lookups": self.redis_lookups,
             "redis_hits": self.redis_hits,
             "redis_hit_rate": round(self.redis_hit_rate, 4),
@@ -62,6 +87,10 @@ class BarReader:
     s3: S3Resource | None
     snapshot_bars: int = DEFAULT_BARS
     stats: ReadStats = field(default_factory=ReadStats)
+    # Per read: the stores that failed, and whether an authoritative store (the database or
+    # S3) answered, even with no rows. A Redis miss is not an answer: it is a cache.
+    _failures: list[tuple[Store, str]] = field(default_factory=list, init=False, repr=False)
+    _answered: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_env(cls) -> BarReader:
@@ -89,6 +118,7 @@ class BarReader:
     ) -> pd.DataFrame:
         symbol, tf = validate_symbol(symbol), Timeframe.parse(timeframe)
         start, end = as_utc(start), as_utc(end)
+        self._failures, self._answered = [], False
         frame = self._from_redis(symbol, tf, start, end, last_n)
         if frame is not None:
             return self._answer(frame, "redis")
@@ -98,7 +128,21 @@ class BarReader:
         from_s3 = self._from_s3(symbol, tf, start, end, last_n)
         if from_s3 is not None and not from_s3.empty:
             return self._answer(from_s3, "s3")
+        if self._failures and not self._answered:
+            raise ReadUnavailableError(f"{symbol} {tf}", self._failures)
         return self._answer(frame if frame is not None else _empty(), "none")
+
+    @property
+    def skipped(self) -> list[tuple[Store, str]]:
+        """The stores the last read skipped because they failed, with why."""
+        return list(self._failures)
+
+    def _skip(self, store: Store, reason: BaseException | str) -> None:
+        """Record a store that failed: logged (no secrets: errors name addresses), counted."""
+        text = " ".join(str(reason).split()) or type(reason).__name__
+        log.warning("read: skipping %s: %s", store, text)
+        self.stats.skipped[store] += 1
+        self._failures.append((store, text))
 
     def _answer(self, frame: pd.DataFrame, layer: Layer) -> pd.DataFrame:
         self.stats.answered[layer] += 1
@@ -118,7 +162,8 @@ class BarReader:
         self.stats.redis_lookups += 1
         try:
             payload = self.redis.get_snapshot(snapshot_key(symbol, str(tf), self.redis.key_prefix))
-        except StoreUnavailableError:
+        except StoreUnavailableError as exc:
+            self._skip("redis", exc)
             return None
         if payload is None:
             return None
@@ -167,8 +212,10 @@ class BarReader:
                 finally:
                     if not conn.closed:
                         conn.autocommit = False
-        except StoreUnavailableError:
+        except StoreUnavailableError as exc:
+            self._skip("postgres", exc)
             return None
+        self._answered = True
         if latest is not None and not latest.empty:
             self._refill(symbol, tf, latest)
         return frame
@@ -203,10 +250,16 @@ class BarReader:
         try:
             present = existing_keys(self.s3, wanted)
             if not present:
+                self._answered = True  # S3 answered: no object for the window
                 return None
             bars = from_arrow(self.s3.read_many(present))
-        except (StoreUnavailableError, FileNotFoundError):  # down, or an object gone since LIST
+        except StoreUnavailableError as exc:
+            self._skip("s3", exc)
             return None
+        except FileNotFoundError as exc:  # an object gone since the LIST
+            self._skip("s3", f"object gone while reading: {exc}")
+            return None
+        self._answered = True
         frame = bars.set_index("ts").sort_index()[READ_COLUMNS[1:]]
         return _window(frame, start, end, last_n)
 

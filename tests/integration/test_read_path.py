@@ -71,3 +71,14 @@ def test_database_down_falls_back_to_s3(loaded: BarReader) -> None:
     start = dt.datetime(2024, 3, 11, 21, tzinfo=dt.UTC)
     frame = broken.get("EURUSD", "M1", start=start, end=start + dt.timedelta(minutes=30))
     assert frame.attrs["layer"] == "s3" and len(frame) == 30
+    # the skipped store is counted and named, not hidden
+    assert broken.stats.as_dict()["skipped_postgres"] == 1
+    assert [store for store, _ in broken.skipped] == ["postgres"]
+    assert "127.0.0.1:1" in broken.skipped[0][1] and ":y@" not in broken.skipped[0][1]
+
+
+def test_a_window_without_rows_is_an_empty_answer_not_an_error(loaded: BarReader) -> None:
+    start = dt.datetime(2024, 3, 2, tzinfo=dt.UTC)  # a weekend: no FX session, no rows
+    frame = loaded.get("EURUSD", "M1", start=start, end=start + dt.timedelta(hours=2))
+    assert frame.empty and frame.attrs["layer"] == "none"
+    assert loaded.skipped == []
