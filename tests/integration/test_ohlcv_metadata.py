@@ -108,3 +108,28 @@ def test_a_range_run_records_each_partitions_own_metadata(
     numeric = [v for v in figures.values() if isinstance(v, IntMetadataValue | FloatMetadataValue)]
     assert numeric, figures
     assert isinstance(evaluations["s3_db_reconciliation"].metadata["partitions_checked"].value, int)
+
+
+def test_a_batch_above_the_limit_says_where_its_partition_figures_are(
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above the limit no per-partition call is made (Dagster's O(n^2) validation), and every
+    partition's event says so instead of carrying a number that would be wrong."""
+    from market_assets.defs.ohlcv import partition_metadata
+
+    monkeypatch.setattr(partition_metadata, "PER_PARTITION_LIMIT", len(KEYS) - 1)
+    instance = DagsterInstance.ephemeral()
+    result = materialize_range(
+        s3_store, postgres, redis_store, SYMBOLS, DAYS[0], DAYS[1], instance=instance
+    )
+    assert result.success
+    for asset in ("raw_bars", "db_bars"):
+        events = _latest_by_partition(instance, asset)
+        assert set(events) == set(KEYS)
+        for meta in events.values():
+            assert md.ROW_COUNT not in meta
+            assert "data_collection_log" in meta["per_partition_metadata"].value
+            assert meta["batch_rows"].value > 0

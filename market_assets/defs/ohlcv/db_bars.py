@@ -28,6 +28,7 @@ from market_assets.defs.ohlcv.checks import (
     reconciliation_results,
 )
 from market_assets.defs.ohlcv.freshness_checks import FRESHNESS_SPECS, freshness_results
+from market_assets.defs.ohlcv.partition_metadata import add_per_partition
 from market_assets.defs.ohlcv.selection import materializing, run_partitions, selected_checks
 from market_assets.ohlcv.bar_reads import RELATIONS
 from market_assets.ohlcv.load import LoadOutcome, load_db_bars
@@ -87,8 +88,7 @@ def materialize_db_bars(
     outcome = load_db_bars(parts, s3, postgres, context.run_id)
     for part in outcome.held:
         context.log.warning(f"not loading {part.key}: raw_bars held it back")
-    for key, meta in partition_metadata(outcome).items():
-        context.add_asset_metadata(meta, DB_BARS, partition_key=key)
+    skipped = add_per_partition(context, DB_BARS, partition_metadata(outcome))
     batch = md.batch_figures(
         {
             **outcome.figures,
@@ -97,5 +97,6 @@ def materialize_db_bars(
         }
     )
     return MaterializeResult(
-        asset_key=DB_BARS, metadata={**batch, **md.table(md.qualified(postgres.schema_name, TABLE))}
+        asset_key=DB_BARS,
+        metadata={**batch, **skipped, **md.table(md.qualified(postgres.schema_name, TABLE))},
     )

@@ -23,6 +23,7 @@ from market_assets.core.storage_layout import FILE_NAME, RAW_PREFIX
 from market_assets.defs.ohlcv import metadata as md
 from market_assets.defs.ohlcv.asset_factory import ohlcv_asset
 from market_assets.defs.ohlcv.checks import RAW_BARS, RAW_SPECS, raw_bars_results
+from market_assets.defs.ohlcv.partition_metadata import add_per_partition
 from market_assets.defs.ohlcv.selection import materializing, run_partitions, selected_checks
 from market_assets.ohlcv.collect import PartitionOutcome, collect_raw_bars
 from resources.postgres import PostgresResource
@@ -126,10 +127,16 @@ def materialize_raw_bars(
         raise Failure(
             description=f"every partition of this run was held back ({len(held)})", metadata=meta
         )
-    for o in outcomes:
-        key = o.entry.partition_key
-        uri = md.s3_uri(s3.bucket, full_keys[key]) if key in full_keys else None
-        context.add_asset_metadata(partition_metadata(o, uri), RAW_BARS, partition_key=key)
+    per_partition = {
+        o.entry.partition_key: partition_metadata(
+            o,
+            md.s3_uri(s3.bucket, full_keys[o.entry.partition_key])
+            if o.entry.partition_key in full_keys
+            else None,
+        )
+        for o in outcomes
+    }
+    meta.update(add_per_partition(context, RAW_BARS, per_partition))
     tables = [o.table for o in outcomes if o.table is not None]
     if tables:  # once per run, on its last partition: a copy on every event would bloat them
         preview = {"batch_preview": md.bars_preview(tables)}
