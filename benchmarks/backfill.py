@@ -162,7 +162,7 @@ def batched_backfill(
                 runs += 1
                 _step_seconds(result, steps)
                 meta = result.asset_materializations_for_node("bar_snapshots")[0].metadata
-                snapshots += int(meta["snapshots"].value)
+                snapshots += int(meta["batch_snapshots"].value)
         finally:
             resources["postgres"].close()
             instance.dispose()

@@ -15,26 +15,71 @@ from market_assets.core import names
 
 BAR_CONTRACT = pa.DataFrameSchema(
     {
-        "symbol": pa.Column(str, pa.Check.str_matches(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")),
-        "timeframe": pa.Column(str, pa.Check.isin(["M1", "D1"])),
-        "ts": pa.Column(pd.DatetimeTZDtype("ns", "UTC")),
-        "session_date": pa.Column(object),
-        "open": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
-        "high": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
-        "low": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
-        "close": pa.Column(float, [pa.Check.gt(0), pa.Check(np.isfinite)]),
-        "volume": pa.Column(float, [pa.Check.ge(0), pa.Check(np.isfinite)]),
-        "adj_factor": pa.Column(float, pa.Check.gt(0)),
-        "source": pa.Column(str),
+        "symbol": pa.Column(
+            str,
+            pa.Check.str_matches(r"^[A-Z0-9][A-Z0-9._-]{0,31}$"),
+            description="Instrument code as in the universe file (7203, USDJPY, N225).",
+        ),
+        "timeframe": pa.Column(
+            str,
+            pa.Check.isin(["M1", "D1"]),
+            description="Base timeframe the source delivers: M1 minute bars or D1 daily bars.",
+        ),
+        "ts": pa.Column(
+            pd.DatetimeTZDtype("ns", "UTC"), description="Opening time of the bar, in UTC."
+        ),
+        "session_date": pa.Column(
+            object,
+            description="Trading session of the bar in the symbol's exchange calendar (the"
+            " partition's date; what D1, W1 and MN1 group by).",
+        ),
+        "open": pa.Column(
+            float,
+            [pa.Check.gt(0), pa.Check(np.isfinite)],
+            description="First traded price, raw as delivered (adjust on read).",
+        ),
+        "high": pa.Column(
+            float,
+            [pa.Check.gt(0), pa.Check(np.isfinite)],
+            description="Highest price, raw as delivered.",
+        ),
+        "low": pa.Column(
+            float,
+            [pa.Check.gt(0), pa.Check(np.isfinite)],
+            description="Lowest price, raw as delivered.",
+        ),
+        "close": pa.Column(
+            float,
+            [pa.Check.gt(0), pa.Check(np.isfinite)],
+            description="Last price, raw as delivered.",
+        ),
+        "volume": pa.Column(
+            float,
+            [pa.Check.ge(0), pa.Check(np.isfinite)],
+            description="Traded volume (float64: exact for integers, admits fractional volume).",
+        ),
+        "adj_factor": pa.Column(
+            float,
+            pa.Check.gt(0),
+            description="Factor of a corporate action on its ex-date session, 1.0 elsewhere.",
+        ),
+        "source": pa.Column(str, description="Bar source: generator, landing, jquants, yfinance."),
     },
     checks=[
-        pa.Check(lambda df: df["low"] <= df[["open", "close"]].min(axis=1), name="low_below_body"),
         pa.Check(
-            lambda df: df["high"] >= df[["open", "close"]].max(axis=1), name="high_above_body"
+            lambda df: df["low"] <= df[["open", "close"]].min(axis=1),
+            name="low_below_body",
+            description="low <= min(open, close)",
+        ),
+        pa.Check(
+            lambda df: df["high"] >= df[["open", "close"]].max(axis=1),
+            name="high_above_body",
+            description="high >= max(open, close)",
         ),
         pa.Check(
             lambda df: ~df.duplicated(["symbol", "timeframe", "ts"], keep=False),
             name=names.UNIQUE_SYMBOL_TIMEFRAME_TS,
+            description="unique (symbol, timeframe, ts)",
         ),
     ],
     strict=True,

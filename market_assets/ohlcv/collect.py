@@ -49,6 +49,8 @@ class PartitionOutcome:
     checksum: str | None = None
     first_bar: pd.Timestamp | None = None
     last_bar: pd.Timestamp | None = None
+    # The rows written (a zero-copy slice of the batch), for the run's preview of its bars.
+    table: pa.Table | None = None
 
     @property
     def held_back(self) -> bool:
@@ -179,7 +181,7 @@ def collect_partitions(
         uploads.append((outcome, ParquetObject(object_key, good, meta)))
         entry.rows_written = good.num_rows
         entry.status = "partial" if len(rejected) else "success"
-        outcome.object_key, outcome.checksum = object_key, checksum
+        outcome.object_key, outcome.checksum, outcome.table = object_key, checksum, good
         entry.object_checksum = checksum
         bounds = pc.min_max(good.column("ts"))
         outcome.first_bar = pd.Timestamp(bounds["min"].value, tz="UTC")

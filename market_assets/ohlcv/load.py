@@ -30,11 +30,14 @@ ASSET = DB_BARS
 
 @dataclass
 class LoadOutcome:
-    """What one db_bars step did: partitions loaded, partitions held back, row figures."""
+    """What one db_bars step did: partitions loaded, partitions held back, row figures of the
+    batch, and each loaded partition's own figures (rows it now holds, inserted, revised,
+    deleted), keyed by partition key."""
 
     loaded: list[BarPartition]
     held: list[BarPartition]
     figures: dict[str, int] = field(default_factory=dict)
+    per_partition: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def load_db_bars(
@@ -42,8 +45,9 @@ def load_db_bars(
 ) -> LoadOutcome:
     """Load the partitions raw_bars let through; hold back the others (their rows stay)."""
     ok, held = passed_partitions(postgres, parts)
-    figures = load_partitions_from_s3(s3, postgres, ok, run_id) if ok else {}
-    return LoadOutcome(ok, held, figures)
+    per_partition: dict[str, dict[str, int]] = {}
+    figures = load_partitions_from_s3(s3, postgres, ok, run_id, per_partition) if ok else {}
+    return LoadOutcome(ok, held, figures, per_partition)
 
 
 def passed_partitions(
@@ -67,12 +71,17 @@ def object_checksum(table: pa.Table) -> str:
 
 
 def load_partitions_from_s3(
-    s3: S3Resource, postgres: PostgresResource, parts: list[BarPartition], run_id: str | None
+    s3: S3Resource,
+    postgres: PostgresResource,
+    parts: list[BarPartition],
+    run_id: str | None,
+    per_partition: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, int]:
     """Replace the partitions' rows with their S3 objects, and log in the same transaction the
     checksum of the object each partition was loaded from ("" for none): the reconciliation
     check judges the database against that, so a newer object another run wrote since is
-    "not loaded yet", not drift."""
+    "not loaded yet", not drift. `per_partition`, when given, receives each partition's
+    figures: `rows` is what the partition holds now (its object's rows, 0 without one)."""
     universe = default_universe()
     keyed: list[tuple[BarPartition, str, str]] = []
     instruments = universe.known(p.symbol for p in parts)
@@ -82,11 +91,13 @@ def load_partitions_from_s3(
         timeframe = str(instruments[part.symbol].base_timeframe)
         keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
     loaded: dict[str, str] = {}
+    object_rows: dict[str, int] = {}
 
     def read_objects() -> pd.DataFrame:  # under the partitions' locks: never a stale read
         present = existing_keys(s3, {k for _, _, k in keyed})
         tables = s3.read_each(present) if present else []
         loaded.update({k: object_checksum(t) for k, t in zip(present, tables, strict=True)})
+        object_rows.update({k: t.num_rows for k, t in zip(present, tables, strict=True)})
         if not tables:
             return empty_bars()
         return concat_bars([from_arrow(pa.concat_tables(tables))])
@@ -115,6 +126,15 @@ def load_partitions_from_s3(
         [(p.symbol, tf, p.session_date) for p, tf, _ in keyed],
         before_commit=log_load,
     )
+    if per_partition is not None:
+        for p, _, key in keyed:
+            day = (p.symbol, p.session_date)
+            per_partition[str(p.key)] = {
+                "rows": object_rows.get(key, 0),
+                "inserted": stats.inserted[day],
+                "revised": stats.revised[day],
+                "deleted": stats.deleted[day],
+            }
     return {
         "rows": stats.rows,
         "inserted": sum(stats.inserted.values()),

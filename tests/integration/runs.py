@@ -34,9 +34,10 @@ def materialize_range(
     assets: Sequence[Any] = OHLCV_ASSETS,
     selection: AssetSelection | None = None,
     raise_on_error: bool = True,
+    instance: DagsterInstance | None = None,
 ) -> ExecuteInProcessResult:
     """One run over first..last x symbols (registration order), as a batched backfill is."""
-    instance = DagsterInstance.ephemeral()
+    instance = instance or DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("symbols", list(symbols))
     return materialize(
         list(assets),

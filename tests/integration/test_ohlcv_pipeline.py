@@ -127,9 +127,10 @@ def test_materialize_one_partition_through_dagster(
     )
     assert result.success
     raw_meta = result.asset_materializations_for_node("raw_bars")[0].metadata
-    assert raw_meta["rows"].value == 1440  # an FX session: 24 h of M1 bars
+    assert raw_meta["dagster/row_count"].value == 1440  # an FX session: 24 h of M1 bars
+    assert raw_meta["batch_rows"].value == 1440  # the batch is this one partition
     assert raw_meta["checksum"].value
-    assert len(_db_rows(db, "EURUSD", DAYS[1])) == raw_meta["rows"].value
+    assert len(_db_rows(db, "EURUSD", DAYS[1])) == raw_meta["dagster/row_count"].value
 
 
 def test_full_family_through_dagster_publishes_snapshots(
@@ -148,7 +149,7 @@ def test_full_family_through_dagster_publishes_snapshots(
     )
     assert result.success
     snaps = result.asset_materializations_for_node("bar_snapshots")[0].metadata
-    assert snaps["snapshots"].value == 2 * 9
+    assert snaps["batch_snapshots"].value == 2 * 9
     m1 = decode(redis_store.get_snapshot(snapshot_key("USDJPY", "M1", redis_store.key_prefix)))
     assert len(m1) == 2000 and str(m1.index.tz) == "UTC"
     d1 = decode(redis_store.get_snapshot(snapshot_key("USDJPY", "D1", redis_store.key_prefix)))

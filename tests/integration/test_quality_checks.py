@@ -236,7 +236,7 @@ def test_freshness_check_in_dagster_uses_registered_symbols_and_records_metrics(
         assert run.success
         (evaluation,) = run.get_asset_check_evaluations()
         assert evaluation.passed is passed and evaluation.severity == AssetCheckSeverity.ERROR
-        assert evaluation.metadata["symbols_checked"].value == "1"  # USDJPY; 7203 is Tokyo's
+        assert evaluation.metadata["symbols_checked"].value == 1  # USDJPY; 7203 is Tokyo's
     with db.connect() as conn:
         rows = conn.execute(
             "SELECT passed, partition_key, figures->>'due_session' FROM data_quality_metrics"

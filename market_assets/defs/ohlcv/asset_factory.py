@@ -3,10 +3,12 @@
 Each OHLCV asset is a one-asset subsettable `@multi_asset` whose checks are `check_specs`
 evaluated in its own step (market_assets/defs/ohlcv/checks.py says why), so a run may select the
 asset, its checks, or both (market_assets/defs/ohlcv/selection.py). What differs between the four
-is named here; partitions, batching, retries, code version and group are the family's.
+is named here (with its definition metadata: the column schema of the bar contract, the table
+it fills; market_assets/defs/ohlcv/metadata.py); partitions, batching, retries, code version and
+group are the family's.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dagster import (
@@ -30,6 +32,7 @@ def ohlcv_asset(
     check_specs: Sequence[AssetCheckSpec],
     deps: Sequence[AssetKey] = (),
     automation_condition: AutomationCondition | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     return multi_asset(
         specs=[
@@ -42,6 +45,7 @@ def ohlcv_asset(
                 group_name="ohlcv",
                 kinds=kinds,
                 description=description,
+                metadata=metadata,
                 skippable=True,
             )
         ],

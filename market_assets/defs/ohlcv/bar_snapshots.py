@@ -13,9 +13,9 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
 )
 
+from market_assets.defs.ohlcv import metadata as md
 from market_assets.defs.ohlcv.asset_factory import ohlcv_asset
 from market_assets.defs.ohlcv.automation import FOLLOW_PARENT
 from market_assets.defs.ohlcv.checks import (
@@ -27,8 +27,17 @@ from market_assets.defs.ohlcv.checks import (
 from market_assets.defs.ohlcv.selection import materializing, run_partitions, selected_checks
 from market_assets.ohlcv.publish import publish_symbols
 from market_assets.ohlcv.snapshots import DEFAULT_BARS
+from resources.cache_keys import snapshot_info_key, snapshot_key
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
+
+DESCRIPTION = f"""The latest {DEFAULT_BARS} bars (run config `bars`) per symbol and timeframe in
+Redis, one snapshot per symbol and timeframe: Arrow IPC compressed with lz4 at
+`{snapshot_key("SYMBOL", "TF", "<prefix>")}`, its bounds and row count at
+`{snapshot_info_key("SYMBOL", "TF", "<prefix>")}` (prefix `MARKET_ASSETS_REDIS_PREFIX`), expiring at
+the next close + 1 h. `market-assets bars SYMBOL TF --last N` and
+`market_assets.read.get_ohlcv(symbol, tf, last_n=N)` answer from here when the snapshot covers
+the request (`frame.attrs["layer"] == "redis"`)."""
 
 
 class SnapshotConfig(Config):
@@ -37,7 +46,7 @@ class SnapshotConfig(Config):
 
 @ohlcv_asset(
     BAR_SNAPSHOTS,
-    description="Latest N bars per symbol and timeframe in Redis (Arrow IPC, lz4).",
+    description=DESCRIPTION,
     kinds={"redis"},
     check_specs=[SNAPSHOT_SPEC],
     deps=[BAR_ROLLUPS],
@@ -54,7 +63,7 @@ def bar_snapshots(
         figures = publish_symbols(postgres, redis, sorted({p.symbol for p in parts}), config.bars)
         yield MaterializeResult(
             asset_key=BAR_SNAPSHOTS,
-            metadata={k: MetadataValue.int(v) for k, v in figures.items()},
+            metadata=md.batch_figures(figures),
         )
     yield from snapshot_results(
         selected_checks(context, BAR_SNAPSHOTS), parts, postgres, redis, context.run_id

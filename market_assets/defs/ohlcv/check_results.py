@@ -2,18 +2,20 @@
 
 Dagster records one result per check and run (see market_assets.defs.ohlcv.checks), so the failing
 partitions of a batch travel in the metadata; the full per-partition record is in
-data_quality_metrics.
+data_quality_metrics. Figures keep their type (ints and floats as numbers, so the UI plots
+them over the check's history; text stays text).
 """
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
+from market_assets.defs.ohlcv.metadata import figure_value
 from market_assets.quality.evaluation import CheckOutcome
 
 FAILING_SHOWN = 50
 
 
 def to_check_result(outcome: CheckOutcome) -> AssetCheckResult:
-    metadata = {k: MetadataValue.text(str(v)) for k, v in outcome.figures.items()}
+    metadata = {k: figure_value(v) for k, v in outcome.figures.items()}
     if outcome.failures:
         metadata["first_failures"] = MetadataValue.md(
             "\n".join(f"- {line}" for line in outcome.failures[:10])

@@ -8,6 +8,7 @@ name; a partition whose source failed, or that has no valid row on a session day
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -18,43 +19,75 @@ from dagster import (
 )
 
 from market_assets.core.partition_keys import BarPartition
+from market_assets.core.storage_layout import FILE_NAME, RAW_PREFIX
+from market_assets.defs.ohlcv import metadata as md
 from market_assets.defs.ohlcv.asset_factory import ohlcv_asset
 from market_assets.defs.ohlcv.checks import RAW_BARS, RAW_SPECS, raw_bars_results
+from market_assets.defs.ohlcv.partition_metadata import add_per_partition
 from market_assets.defs.ohlcv.selection import materializing, run_partitions, selected_checks
 from market_assets.ohlcv.collect import PartitionOutcome, collect_raw_bars
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
 from resources.sources.resource import BarSourcesResource
 
+DESCRIPTION = f"""Base-timeframe bars per session and symbol, as Parquet (zstd) in S3: the system
+of record, from which the database and Redis can be rebuilt.
 
-def outcome_metadata(outcomes: list[PartitionOutcome]) -> dict[str, MetadataValue]:
+One object per partition at
+`<bucket>/<prefix>{RAW_PREFIX}/timeframe=<TF>/date=<session>/symbol=<SYMBOL>/{FILE_NAME}`
+(hive keys, so `pyarrow.dataset` prunes by timeframe, date and symbol); each materialization
+names its object under `dagster/uri` and its rows under `dagster/row_count`. Read it with
+`market-assets bars SYMBOL M1 --start T --end T` or `market_assets.read.get_ohlcv(symbol, "M1",
+start, end)`, which fall back to these objects when the database cannot answer."""
+
+
+def batch_metadata(
+    outcomes: list[PartitionOutcome], bucket: str, full_keys: list[str]
+) -> dict[str, MetadataValue]:
+    """What is true of the whole run; Dagster copies it onto every partition's event."""
     written = [o for o in outcomes if o.object_key]
     held = [o for o in outcomes if o.held_back]
-    meta: dict[str, MetadataValue] = {
-        "partitions": MetadataValue.int(len(outcomes)),
-        "partitions_written": MetadataValue.int(len(written)),
-        "partitions_held_back": MetadataValue.int(len(held)),
-        "rows": MetadataValue.int(sum(o.entry.rows_written for o in outcomes)),
-        "rows_quarantined": MetadataValue.int(sum(o.entry.rows_quarantined for o in outcomes)),
-        "bytes": MetadataValue.int(sum(o.bytes for o in outcomes)),
+    figures: dict[str, Any] = {
+        "partitions": len(outcomes),
+        "partitions_written": len(written),
+        "partitions_held_back": len(held),
+        "rows": sum(o.entry.rows_written for o in outcomes),
+        "rows_quarantined": sum(o.entry.rows_quarantined for o in outcomes),
+        "bytes": sum(o.bytes for o in outcomes),
     }
     if written:
-        meta["first_bar"] = MetadataValue.text(str(min(o.first_bar for o in written)))
-        meta["last_bar"] = MetadataValue.text(str(max(o.last_bar for o in written)))
-    if len(outcomes) == 1 and written:
-        meta["checksum"] = MetadataValue.text(written[0].checksum or "")
-        meta["object"] = MetadataValue.text(written[0].object_key or "")
-    if held:
-        lines = [f"- `{o.entry.partition_key}`: {o.entry.error}" for o in held[:20]]
-        meta["held_back"] = MetadataValue.md("\n".join(lines))
+        figures["first_bar"] = min(o.first_bar for o in written if o.first_bar is not None)
+        figures["last_bar"] = max(o.last_bar for o in written if o.last_bar is not None)
+    meta = md.batch_figures(figures)
+    if full_keys:
+        meta["batch_prefix"] = MetadataValue.path(md.s3_uri(bucket, md.common_prefix(full_keys)))
+    return meta
+
+
+def partition_metadata(outcome: PartitionOutcome, uri: str | None) -> dict[str, MetadataValue]:
+    """What is true of one partition: its rows and object, or why it was held back."""
+    if outcome.held_back:
+        return md.held_back(outcome.entry.error or "held back")
+    meta = md.partition_rows(
+        outcome.entry.rows_written,
+        rows_quarantined=outcome.entry.rows_quarantined,
+        bytes=outcome.bytes,
+    )
+    if uri is not None:
+        meta.update(md.partition_object(uri))
+        meta["checksum"] = MetadataValue.text(outcome.checksum or "")
+    if outcome.first_bar is not None and outcome.last_bar is not None:
+        meta["first_bar"] = MetadataValue.timestamp(outcome.first_bar)
+        meta["last_bar"] = MetadataValue.timestamp(outcome.last_bar)
     return meta
 
 
 @ohlcv_asset(
     RAW_BARS,
-    description="Base-timeframe bars per session and symbol, as Parquet in S3 (system of record).",
+    description=DESCRIPTION,
     kinds={"s3", "parquet"},
     check_specs=RAW_SPECS,
+    metadata=md.bar_table_definition(),
 )
 def raw_bars(
     context: AssetExecutionContext,
@@ -86,11 +119,27 @@ def materialize_raw_bars(
     for key in result.rejected_files:
         context.log.warning(f"landing file {key} rejected (see landing_files); skipped")
     outcomes, held = result.outcomes, result.held
-    meta = outcome_metadata(outcomes)
+    full_keys = {o.entry.partition_key: s3.full_key(o.object_key) for o in outcomes if o.object_key}
+    meta = batch_metadata(outcomes, s3.bucket, list(full_keys.values()))
     for o in held:
         context.log.warning(f"held back {o.entry.partition_key}: {o.entry.error}")
     if held and len(held) == len(outcomes):
         raise Failure(
             description=f"every partition of this run was held back ({len(held)})", metadata=meta
         )
+    per_partition = {
+        o.entry.partition_key: partition_metadata(
+            o,
+            md.s3_uri(s3.bucket, full_keys[o.entry.partition_key])
+            if o.entry.partition_key in full_keys
+            else None,
+        )
+        for o in outcomes
+    }
+    meta.update(add_per_partition(context, RAW_BARS, per_partition))
+    tables = [o.table for o in outcomes if o.table is not None]
+    if tables:  # once per run, on its last partition: a copy on every event would bloat them
+        preview = {"batch_preview": md.bars_preview(tables)}
+        last = outcomes[-1].entry.partition_key
+        context.add_asset_metadata(preview, RAW_BARS, partition_key=last)
     return MaterializeResult(asset_key=RAW_BARS, metadata=meta)
