@@ -14,6 +14,8 @@ from rich.console import Console
 
 from market_assets.core import settings as s
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
+from market_assets.devstack.process import ManagedServer
+from market_assets.devstack.supervisor import Supervisor
 
 console = Console()
 errors = Console(stderr=True)
@@ -42,11 +44,26 @@ def dev(
             console.print(f"[green]started[/] embedded {name}")
         console.print(f"database dialect: {env.dialect}")
         _seed(dagster_home, seed_days)
-        if not ui:
-            console.print("servers are up; press Ctrl-C to stop")
-            _wait_forever()
-            return
-        _run_dagster(dagster_home, host, port)
+        with _supervised(env.servers):
+            if not ui:
+                console.print("servers are up; press Ctrl-C to stop")
+                _wait_forever()
+                return
+            _run_dagster(dagster_home, host, port)
+
+
+def _supervised(servers: list[ManagedServer]) -> Supervisor:
+    """Watch the embedded servers: a dead one is named and restarted; after repeated failures
+    the whole stack stops (SIGTERM to ourselves unwinds it like Ctrl-C)."""
+
+    def report(message: str) -> None:
+        errors.print(f"[yellow]stack:[/] {message}")
+
+    def give_up(message: str) -> None:
+        errors.print(f"[red]stack stopped:[/] {message}")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return Supervisor(servers, report, give_up)
 
 
 def stack_run(
@@ -127,10 +144,15 @@ def _run_dagster(dagster_home: str, host: str, port: int) -> None:
     _install_stop_handlers()
     from market_assets.devstack.process import parent_death_signal
 
+    # Its own process group: whatever `dagster dev` starts (webserver, daemon, gRPC code
+    # servers, run workers) stays in it even when orphaned, so one killpg sweeps it all. The
+    # working folder is DAGSTER_HOME, so Dagster does not warn about the project's dagster.yaml
+    # (the workspace file names its own working directory).
     child = subprocess.Popen(
         command,
-        cwd=s.PROJECT_ROOT,
+        cwd=dagster_home,
         env=os.environ.copy(),
+        start_new_session=True,
         preexec_fn=parent_death_signal(signal.SIGINT),
     )
     try:
@@ -145,6 +167,27 @@ def _run_dagster(dagster_home: str, host: str, port: int) -> None:
             child.kill()
         if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
             raise
+    finally:
+        _sweep_process_group(child.pid)
+
+
+def _sweep_process_group(pgid: int) -> None:
+    """Stop what `dagster dev` left behind in its group (a gRPC code server orphaned by a
+    crash kept running before): SIGTERM, a grace period, then SIGKILL."""
+    import time
+
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 def _stop_on_signal(signum: int, _frame: object) -> None:

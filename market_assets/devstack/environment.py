@@ -17,6 +17,7 @@ from typing import Any
 
 from market_assets.core import settings as s
 from market_assets.db import bootstrap, migrate
+from market_assets.devstack.process import ManagedServer
 from market_assets.devstack.seaweed import S3Endpoint
 from market_assets.devstack.secrets import load_or_create_role_passwords
 
@@ -28,6 +29,7 @@ DAGSTER_DB = "dagster"
 class StackEnvironment:
     variables: dict[str, str] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
+    servers: list[ManagedServer] = field(default_factory=list)  # the embedded ones, to watch
     dialect: str = "postgres"
 
     def apply(self) -> None:
@@ -54,6 +56,7 @@ def stack_environment(state: Path, *, durable: bool = True) -> Iterator[StackEnv
     with contextlib.ExitStack() as stack:
         server = _start_servers(stack, state / "servers", services, durable, cfg.s3_bucket)
         env.started = services
+        env.servers = server.servers() if server is not None else []
         if want_pg:
             assert server is not None
             passwords = load_or_create_role_passwords(state)
@@ -112,6 +115,10 @@ class _Servers:
         self.pg_admin_url = ""
         self.redis_url = ""
         self.s3: S3Endpoint | None = None
+        self.started: list[ManagedServer] = []
+
+    def servers(self) -> list[ManagedServer]:
+        return list(self.started)
 
 
 def _start_servers(
@@ -147,12 +154,16 @@ def _start_servers(
             PostgresServer(folder, creds.postgres_password, durable=durable).start()
         )
         servers.pg_admin_url = pg.admin_url
+        servers.started.append(pg)
     if "valkey" in services:
-        servers.redis_url = stack.enter_context(ValkeyServer(folder).start()).url
+        valkey = stack.enter_context(ValkeyServer(folder).start())
+        servers.redis_url = valkey.url
+        servers.started.append(valkey)
     if "seaweed" in services:
         weed = stack.enter_context(
             SeaweedServer(folder, creds.s3_access_key, creds.s3_secret_key).start()
         )
+        servers.started.append(weed)
         weed.ensure_bucket(bucket)
         servers.s3 = weed.endpoint
     return servers

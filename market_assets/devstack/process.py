@@ -284,6 +284,19 @@ class ManagedServer:
         """True while the process we started is alive (not whether it answers)."""
         return self._process is not None and self._process.poll() is None
 
+    def exited(self) -> int | None:
+        """The exit code of the process we started if it ended on its own; None while it runs,
+        once a stop was asked for, and before any start (the supervisor's question)."""
+        process = self._process
+        if process is None or self._stop_requested:
+            return None
+        return process.poll()
+
+    def restart(self) -> Self:
+        """Start again after the process ended on its own: same ports, same data directory."""
+        self._forget()
+        return self.start()
+
     def launch(self) -> None:
         """Prepare the data directory and spawn the server without waiting for it."""
         if self.is_running():

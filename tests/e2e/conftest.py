@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
@@ -88,6 +89,19 @@ def _wait_until_ready(stack: DevStack) -> None:
         time.sleep(1)
 
 
+def _leftovers(home: str) -> list[psutil.Process]:
+    """Live processes whose environment names this stack's state folder."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if (
+                proc.status() != psutil.STATUS_ZOMBIE
+                and proc.environ().get("MARKET_ASSETS_HOME") == home
+            ):
+                found.append(proc)
+    return found
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM and wait; kill the process group only if the CLI does not stop in time."""
     if process.poll() is None:
@@ -142,3 +156,11 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
             _stop(process)
             print(f"\n[market-assets dev exited with {process.returncode}; log tail]")
             print(stack.log_tail(8))
+        # A clean stop leaves nothing behind: no server, daemon, webserver, gRPC code server
+        # or run worker of this stack (they all carry its MARKET_ASSETS_HOME).
+        left = _leftovers(env["MARKET_ASSETS_HOME"])
+        if left:
+            for proc in left:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            pytest.fail(f"processes left behind by `market-assets dev`: {left}")
