@@ -1,10 +1,14 @@
 """Trading sessions: which dates are sessions and which UTC windows they trade in.
 
-Three calendars are supported:
+Every calendar of exchange_calendars can be used, by its name (`XTKS`, `XNYS`, `XLON`, `XHKG`,
+`XKRX`, ..., and its `24/7` calendar), plus our own `FX24X5`:
 
-* `XTKS` (Tokyo) and `XNYS` (New York) come from exchange_calendars, including holidays,
-  early closes and Tokyo's lunch break. Tokyo's close moved from 15:00 to 15:30 JST on
-  2024-11-05; we use whatever exchange_calendars 4.13 encodes rather than hard-coding it.
+* exchange calendars come with holidays, early closes and lunch breaks as exchange_calendars
+  4.13 encodes them (Tokyo's close moved from 15:00 to 15:30 JST on 2024-11-05; nothing is
+  hard-coded here). Each is built over 2000-2035 clipped to the calendar's own bounds (some
+  exchanges' rules are only known from a later year), and a date outside them is a clear error.
+* `24/7` (crypto) is exchange_calendars' always-open calendar: the session dated D is the UTC
+  day D, 00:00 to 24:00, every day of the year.
 * `FX24X5` is our own: the session dated D runs from 17:00 America/New_York on D-1 to 17:00
   New York on D, for D Monday..Friday (the Sunday 17:00 New York open starts Monday's session).
   It has no holidays: the interbank market trades through almost every national holiday and
@@ -33,13 +37,8 @@ import numpy as np
 import pandas as pd
 
 FX24X5 = "FX24X5"
-EXCHANGE_CALENDAR_CODES: tuple[str, ...] = ("XTKS", "XNYS")
-CALENDAR_CODES: tuple[str, ...] = (*EXCHANGE_CALENDAR_CODES, FX24X5)
-CALENDAR_TIMEZONES: dict[str, str] = {
-    "XTKS": "Asia/Tokyo",
-    "XNYS": "America/New_York",
-    FX24X5: "America/New_York",
-}
+ALWAYS_OPEN = "24/7"  # exchange_calendars' name: the session is the UTC day
+FX_TIMEZONE = "America/New_York"
 
 # exchange_calendars range (cost ~0.4 s per calendar). FX24X5 is cheap to build much wider.
 CALENDAR_START = dt.date(2000, 1, 1)
@@ -111,17 +110,72 @@ def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 
 
 @cache
+def exchange_calendar_names() -> frozenset[str]:
+    """Every calendar name exchange_calendars knows (aliases such as `NYSE` included)."""
+    return frozenset(xcals.get_calendar_names(include_aliases=True))
+
+
+def calendar_codes() -> tuple[str, ...]:
+    """Every calendar code a universe may name: FX24X5 and exchange_calendars' names."""
+    return (FX24X5, *sorted(exchange_calendar_names()))
+
+
+def is_calendar(code: object) -> bool:
+    return isinstance(code, str) and (code == FX24X5 or code in exchange_calendar_names())
+
+
+def unknown_calendar(code: object) -> CalendarError:
+    shown = repr(code[:20]) if isinstance(code, str) else type(code).__name__
+    return CalendarError(
+        f"unknown calendar {shown}: use FX24X5 or a name of exchange_calendars"
+        " (XTKS, XNYS, XLON, XHKG, XKRX, 24/7, ...; `exchange_calendars.get_calendar_names()`)"
+    )
+
+
+def _calendar_class(code: str) -> type[xcals.ExchangeCalendar]:
+    """The calendar's class, without building a schedule (that costs ~0.4 s): the dispatcher's
+    factory when it exposes one, else the class of a default-range build."""
+    dispatcher = xcals.calendar_utils.global_calendar_dispatcher
+    factories = getattr(dispatcher, "_calendar_factories", {})
+    factory = factories.get(dispatcher.resolve_alias(code))
+    if isinstance(factory, type):
+        return factory
+    return type(xcals.get_calendar(code))
+
+
+@cache
+def calendar_bounds(code: str) -> tuple[dt.date, dt.date]:
+    """2000-2035 clipped to what the calendar's rules cover (FX24X5: its own wider range)."""
+    if code == FX24X5:
+        return FX_START, FX_END
+    if not is_calendar(code):
+        raise unknown_calendar(code)
+    cls = _calendar_class(code)
+    lo, hi = cls.bound_min(), cls.bound_max()
+    first = max(CALENDAR_START, lo.date()) if lo is not None else CALENDAR_START
+    last = min(CALENDAR_END, hi.date()) if hi is not None else CALENDAR_END
+    return first, last
+
+
+@cache
 def exchange_calendar(code: str) -> xcals.ExchangeCalendar:
-    """The cached exchange_calendars object for XTKS/XNYS (built once per process)."""
-    if code not in EXCHANGE_CALENDAR_CODES:
-        raise CalendarError(
-            f"{code!r} is not an exchange calendar; expected one of {EXCHANGE_CALENDAR_CODES}"
-        )
-    return xcals.get_calendar(code, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+    """The cached exchange_calendars object of `code` (built once per process, ~0.4 s)."""
+    if code == FX24X5 or code not in exchange_calendar_names():
+        raise unknown_calendar(code)
+    first, last = calendar_bounds(code)
+    return xcals.get_calendar(code, start=first.isoformat(), end=last.isoformat())
+
+
+def calendar_timezone(code: str) -> str:
+    """The calendar's local time zone (IANA name): session dates are local dates."""
+    if code == FX24X5:
+        return FX_TIMEZONE
+    return str(exchange_calendar(code).tz)
 
 
 def _exchange_schedule(code: str) -> _Schedule:
-    sched = exchange_calendar(code).schedule
+    calendar = exchange_calendar(code)
+    sched = calendar.schedule
     return _Schedule(
         code=code,
         days=sched.index.values.astype("datetime64[D]"),
@@ -129,15 +183,15 @@ def _exchange_schedule(code: str) -> _Schedule:
         break_starts=_ns(sched["break_start"]),
         break_ends=_ns(sched["break_end"]),
         closes=_ns(sched["close"]),
-        first=CALENDAR_START,
-        last=CALENDAR_END,
+        first=calendar_bounds(code)[0],
+        last=calendar_bounds(code)[1],
     )
 
 
 def _fx_schedule() -> _Schedule:
     days = pd.bdate_range(FX_START, FX_END)  # Monday..Friday, no holidays by design
     roll = pd.Timedelta(hours=FX_ROLL_TIME.hour, minutes=FX_ROLL_TIME.minute)
-    tz = CALENDAR_TIMEZONES[FX24X5]
+    tz = FX_TIMEZONE
     opens = (days - pd.Timedelta(days=1) + roll).tz_localize(tz).tz_convert("UTC")
     closes = (days + roll).tz_localize(tz).tz_convert("UTC")
     none = np.full(len(days), _NAT, dtype=np.int64)
@@ -158,10 +212,9 @@ def schedule(code: str) -> _Schedule:
     """The cached session arrays of a calendar (raises CalendarError for unknown codes)."""
     if code == FX24X5:
         return _fx_schedule()
-    if code in EXCHANGE_CALENDAR_CODES:
+    if is_calendar(code):
         return _exchange_schedule(code)
-    shown = repr(code[:20]) if isinstance(code, str) else type(code).__name__
-    raise CalendarError(f"unknown calendar {shown}; valid calendars are: {CALENDAR_CODES}")
+    raise unknown_calendar(code)
 
 
 def _ts(ns: int) -> pd.Timestamp:

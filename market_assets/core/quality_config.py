@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from market_assets.core.calendars import CALENDAR_CODES
+from market_assets.core.calendars import is_calendar, unknown_calendar
 
 _TIME_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _SOURCES = ("generator", "landing", "yfinance", "jquants")
@@ -94,8 +94,8 @@ def _deadlines(data: Any) -> dict[str, Deadline]:
     out = dict(DEFAULT_DEADLINES)
     for code, spec in data.items():
         where = f"quality.freshness.{str(code)[:20]}"
-        if code not in CALENDAR_CODES:
-            raise QualityConfigError(f"{where}: unknown calendar; calendars are {CALENDAR_CODES}")
+        if not is_calendar(code):
+            raise QualityConfigError(f"{where}: {unknown_calendar(code)}")
         if not isinstance(spec, dict) or set(spec) - {"deadline", "timezone"}:
             raise QualityConfigError(f"{where}: expected {{deadline: 'HH:MM', timezone: ...}}")
         raw = spec.get("deadline", "")

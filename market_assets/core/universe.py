@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from market_assets.core.calendars import CALENDAR_CODES
+from market_assets.core import settings
+from market_assets.core.calendars import is_calendar, unknown_calendar
 from market_assets.core.identifiers import InvalidIdentifierError, describe, validate_symbol
 from market_assets.core.quality_config import QualityConfig, QualityConfigError, parse_quality
 from market_assets.core.timeframes import Timeframe
@@ -48,6 +49,7 @@ class InstrumentKind(StrEnum):
     EQUITY = "equity"
     FX = "fx"
     INDEX = "index"
+    CRYPTO = "crypto"  # a pair trading 24/7 (calendar `24/7`), fractional volume
 
 
 class UniverseError(ValueError):
@@ -102,11 +104,8 @@ class Instrument:
                 f"{where}: kind {describe(self.kind)} is not one of "
                 f"{[k.value for k in InstrumentKind]}"
             ) from None
-        if self.calendar not in CALENDAR_CODES:
-            raise UniverseError(
-                f"{where}: unknown calendar {describe(self.calendar)}; "
-                f"valid calendars are {list(CALENDAR_CODES)}"
-            )
+        if not is_calendar(self.calendar):
+            raise UniverseError(f"{where}: {unknown_calendar(self.calendar)}")
         if not isinstance(self.currency, str) or not _CURRENCY_RE.fullmatch(self.currency):
             raise UniverseError(f"{where}: currency {describe(self.currency)} is not ISO 4217")
         if self.kind is InstrumentKind.FX:
@@ -469,7 +468,14 @@ def load_universe(path: str | Path | None = None) -> Universe:
     return parse_universe(data, origin=str(p))
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=8)
+def _universe_at(path: str) -> Universe:
+    return load_universe(path)
+
+
 def default_universe() -> Universe:
-    """The packaged universe, loaded once per process."""
-    return load_universe()
+    """The universe file named by MARKET_ASSETS_UNIVERSE (it replaces the packaged one), else
+    the packaged universe.yaml; each file is loaded once per process. A user adds symbols or
+    markets in a file of their own, never in the project's source; a bad file fails at load,
+    naming the file, the entry and the field."""
+    return _universe_at(settings.env(settings.UNIVERSE) or str(DEFAULT_UNIVERSE_PATH))

@@ -27,8 +27,9 @@ afternoon windows each get one), and for FX the liquidity hours of Tokyo, London
 (a U over the 17:00-17:00 New York FX session would put the peak at the quietest hour).
 Bars exist only inside the calendar's windows. Prices are integer multiples of the
 instrument's tick, computed as k * m / 10**d so that each is the double nearest the decimal
-price; volume is a non-negative integer. D1 is the exact rollup of the session's M1 bars
-(ts = session open), so D1-based symbols agree with what rollups of M1 would give.
+price; volume is a non-negative integer (crypto: a multiple of 1/256). D1 is the exact rollup
+of the session's M1 bars (ts = session open), so D1-based symbols agree with what rollups of M1
+would give.
 
 Throughput (2-CPU dev container, numpy 2.4): the default universe's first 10 symbols x 365
 days of M1 (2.3 M bars) in ~1.1 s, 10 FX pairs x 365 days (3.8 M bars) in ~1.6 s, i.e. about
@@ -60,15 +61,18 @@ DAILY_VOLATILITY: dict[InstrumentKind, float] = {
     InstrumentKind.FX: 0.006,
     InstrumentKind.INDEX: 0.012,
     InstrumentKind.EQUITY: 0.018,
+    InstrumentKind.CRYPTO: 0.03,
 }
 # Per-session volume when the instrument does not declare `daily_volume` (FX: tick volume).
 DEFAULT_DAILY_VOLUME: dict[InstrumentKind, float] = {
     InstrumentKind.FX: 150_000.0,
     InstrumentKind.INDEX: 100_000_000.0,
     InstrumentKind.EQUITY: 2_000_000.0,
+    InstrumentKind.CRYPTO: 2_500.0,  # coins: fractional, see `_volume`
 }
 LEVEL_WINDOW_DAYS = 256
 _MINUTE_NS = 60_000_000_000
+_CRYPTO_LOTS = 256.0  # fractional crypto volume: multiples of 1/256 coin
 _VOLUME_DISPERSION = 0.6  # sigma of the per-minute lognormal volume noise
 _WICK = 0.8  # intrabar extremes, in units of the minute's volatility
 _U64 = np.uint64
@@ -318,9 +322,11 @@ class GeneratorSource(BarSource):
         if daily_volume is None:
             daily_volume = DEFAULT_DAILY_VOLUME[inst.kind]
         sigma_v = _VOLUME_DISPERSION
-        volume = np.floor(
-            prof.activity * (daily_volume / n) * np.exp(sigma_v * z[3] - 0.5 * sigma_v**2) + 0.5
-        )
+        raw_volume = prof.activity * (daily_volume / n) * np.exp(sigma_v * z[3] - 0.5 * sigma_v**2)
+        # Shares and lots are whole; coins trade in fractions. Fractions are multiples of 1/256
+        # so that every sum (D1 from M1, in Python or SQL, in any order) is exact in float64.
+        lot = _CRYPTO_LOTS if inst.kind is InstrumentKind.CRYPTO else 1.0
+        volume = np.floor(raw_volume * lot + 0.5) / lot
 
         scale = float(10**d)
         # k * m / 10**d: exact integer numerator, one correctly rounded division.

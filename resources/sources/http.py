@@ -32,7 +32,7 @@ import pandas as pd
 import requests
 
 from market_assets.core.bars import STRING_DTYPE, concat_bars, empty_bars, session_date_column
-from market_assets.core.calendars import CALENDAR_TIMEZONES, session_dates_of
+from market_assets.core.calendars import calendar_timezone, session_dates_of
 from resources.sources.base import SourceError, sort_bars
 
 try:  # yfinance's transport; optional for the J-Quants source
@@ -364,7 +364,7 @@ def assign_sessions(
         if fallback is not None:
             days[missing] = fallback[missing]
         else:
-            local = ts[missing].tz_convert(CALENDAR_TIMEZONES[calendar]).tz_localize(None)
+            local = ts[missing].tz_convert(calendar_timezone(calendar)).tz_localize(None)
             days[missing] = local.values.astype("datetime64[D]")
     return days
 

@@ -56,7 +56,7 @@ from market_assets.core.bars import (
     concat_bars,
     session_date_column,
 )
-from market_assets.core.calendars import CALENDAR_TIMEZONES, session_dates_of
+from market_assets.core.calendars import calendar_timezone, session_dates_of
 from market_assets.core.partition_keys import FIRST_SESSION
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import (
@@ -458,7 +458,7 @@ def scan_file(
         if rows.any():
             local = ts[rows]
             days = session_dates_of(inst.calendar, local, strict=False)
-            fallback = local.tz_convert(CALENDAR_TIMEZONES[inst.calendar]).normalize()
+            fallback = local.tz_convert(calendar_timezone(inst.calendar)).normalize()
             fallback_days = fallback.tz_localize(None).values.astype("datetime64[D]")
             session[rows] = np.where(np.isnat(days), fallback_days, days)
         undated = (symbol == sym) & nat

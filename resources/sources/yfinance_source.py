@@ -59,8 +59,8 @@ import pandas as pd
 from market_assets.core.adjustments import events_from_cumulative
 from market_assets.core.bars import empty_bars
 from market_assets.core.calendars import (
-    CALENDAR_TIMEZONES,
     CalendarError,
+    calendar_timezone,
     is_session,
     session_bounds,
     to_date,
@@ -381,7 +381,7 @@ def _exchange_zone(chart: dict[str, Any], calendar: str) -> dt.tzinfo:
     offset = meta.get("gmtoffset")
     if isinstance(offset, int) and not isinstance(offset, bool):
         return dt.timezone(dt.timedelta(seconds=offset))
-    return ZoneInfo(CALENDAR_TIMEZONES[calendar])
+    return ZoneInfo(calendar_timezone(calendar))
 
 
 def _local_days(ts: pd.DatetimeIndex, zone: dt.tzinfo) -> np.ndarray:

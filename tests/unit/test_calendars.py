@@ -4,10 +4,16 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market_assets.core.calendars import (
-    CALENDAR_CODES,
+    ALWAYS_OPEN,
+    FX24X5,
     CalendarError,
+    calendar_bounds,
+    calendar_codes,
+    calendar_timezone,
     expected_minute_bars,
     is_session,
     next_close,
@@ -28,13 +34,74 @@ def utc(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
 
 
-def test_codes() -> None:
-    assert CALENDAR_CODES == ("XTKS", "XNYS", "FX24X5")
+def test_codes_are_fx24x5_and_every_exchange_calendar() -> None:
+    codes = calendar_codes()
+    assert codes[0] == FX24X5
+    assert {"XTKS", "XNYS", "XLON", "XHKG", "XKRX", "XFRA", ALWAYS_OPEN} <= set(codes)
 
 
-def test_unknown_calendar() -> None:
-    with pytest.raises(CalendarError, match=r"unknown calendar 'XLON'.*XTKS"):
-        is_session("XLON", D(2024, 1, 4))
+def test_unknown_calendar_names_the_code_and_the_choices() -> None:
+    with pytest.raises(CalendarError, match=r"unknown calendar 'XMARS'.*exchange_calendars"):
+        is_session("XMARS", D(2024, 1, 4))
+    with pytest.raises(CalendarError, match="unknown calendar"):
+        calendar_timezone("XMARS")
+
+
+def test_any_exchange_calendar_has_its_own_zone_and_hours() -> None:
+    assert calendar_timezone("XLON") == "Europe/London"
+    assert calendar_timezone("XHKG") == "Asia/Hong_Kong"
+    assert calendar_timezone(FX24X5) == "America/New_York"
+    # London opens 08:00 local: 08:00 UTC in winter, 07:00 UTC after the clocks change.
+    assert session_windows("XLON", D(2024, 3, 28)) == [
+        (utc("2024-03-28 08:00"), utc("2024-03-28 16:30"))
+    ]
+    assert session_windows("XLON", D(2024, 4, 2)) == [
+        (utc("2024-04-02 07:00"), utc("2024-04-02 15:30"))
+    ]
+    assert not is_session("XLON", D(2024, 3, 29))  # Good Friday
+    assert is_session("XKRX", D(2024, 3, 29))
+
+
+def test_each_calendar_is_built_within_its_own_bounds() -> None:
+    assert calendar_bounds("XTKS") == (D(2000, 1, 1), D(2035, 12, 31))
+    assert calendar_bounds("XSAU") == (D(2021, 1, 1), D(2029, 12, 31))  # exchange_calendars' rules
+    with pytest.raises(CalendarError, match="outside the XSAU calendar range 2021-01-01"):
+        is_session("XSAU", D(2020, 6, 1))
+
+
+def test_always_open_sessions_are_utc_days_every_day() -> None:
+    assert calendar_timezone(ALWAYS_OPEN) == "UTC"
+    saturday = D(2024, 3, 30)
+    assert is_session(ALWAYS_OPEN, saturday)
+    assert session_windows(ALWAYS_OPEN, saturday) == [
+        (utc("2024-03-30 00:00"), utc("2024-03-31 00:00"))
+    ]
+    assert len(expected_minute_bars(ALWAYS_OPEN, D(2024, 3, 31))) == 1440  # DST is not UTC's
+    assert session_date_of(ALWAYS_OPEN, utc("2024-03-30 23:59")) == saturday
+    assert session_date_of(ALWAYS_OPEN, utc("2024-03-31 00:00")) == D(2024, 3, 31)
+    assert len(sessions_in_range(ALWAYS_OPEN, D(2024, 1, 1), D(2024, 12, 31))) == 366
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    calendar=st.sampled_from([ALWAYS_OPEN, "XLON", "XNYS", "XTKS", FX24X5, "XHKG"]),
+    minute=st.integers(min_value=0, max_value=(366 * 3) * 1440),
+)
+def test_every_bar_maps_to_one_session_and_lies_inside_it(calendar: str, minute: int) -> None:
+    """A minute bar opening at t belongs to at most one session, and when it does, t lies in
+    that session's [open, close): DST changes and the 24/7 day boundary included."""
+    t = utc("2023-01-01") + pd.Timedelta(minutes=minute)
+    day = session_date_of(calendar, t)
+    if day is None:
+        return
+    bounds = session_bounds(calendar, day)
+    assert bounds is not None and bounds[0] <= t < bounds[1]
+    before, after = (
+        session_bounds(calendar, previous_session(calendar, day)),
+        session_bounds(calendar, next_session(calendar, day)),
+    )
+    assert before is not None and after is not None
+    assert not before[0] <= t < before[1] and not after[0] <= t < after[1]
 
 
 def test_out_of_range() -> None:

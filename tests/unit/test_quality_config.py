@@ -40,7 +40,7 @@ def test_missing_section_falls_back_to_defaults() -> None:
     [
         ({"row_count_tolerance": {"bloomberg": 0.1}}, "unknown source 'bloomberg'"),
         ({"row_count_tolerance": {"landing": 1.5}}, "share in [0, 1)"),
-        ({"freshness": {"XLON": {"deadline": "17:00"}}}, "unknown calendar"),
+        ({"freshness": {"XMARS": {"deadline": "17:00"}}}, "unknown calendar"),
         ({"freshness": {"XTKS": {"deadline": "4:30pm"}}}, "must be 'HH:MM'"),
         ({"freshness": {"XTKS": {"deadline": "16:30", "timezone": "Mars/Base"}}}, "time zone"),
         ({"tolerance": {}}, "allowed keys"),

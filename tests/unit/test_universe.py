@@ -154,8 +154,8 @@ def test_symbols_active_only(document: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"calendar": "XLON"}, "unknown calendar 'XLON'"),
-        ({"kind": "crypto"}, "kind 'crypto'"),
+        ({"calendar": "XMARS"}, "unknown calendar 'XMARS'"),
+        ({"kind": "bond"}, "kind 'bond'"),
         ({"symbol": "usd/jpy"}, "invalid symbol"),
         ({"symbol": 7203}, "must be quoted"),
         ({"currency": "yen"}, "ISO 4217"),
@@ -209,7 +209,7 @@ def test_top_level_errors(document: dict[str, Any]) -> None:
     with pytest.raises(UniverseError, match="new_equity"):
         parse_universe(_with(document, new_equity={"calendar": "XTKS", "symbol": "X"}))
     with pytest.raises(UniverseError, match="unknown calendar"):
-        parse_universe(_with(document, new_equity={"calendar": "XLON"}))
+        parse_universe(_with(document, new_equity={"calendar": "XMARS"}))
 
 
 def test_load_universe_file_errors(tmp_path: Path, document: dict[str, Any]) -> None:
