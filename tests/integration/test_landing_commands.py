@@ -247,3 +247,19 @@ def test_retry_of_a_key_that_is_not_in_the_landing_zone_is_one_line(configured: 
     result = _cli("landing", "retry", "landing/acme/absent.csv")
     assert result.exit_code == 1
     assert "no landing file 'landing/acme/absent.csv'" in str(result.exception)
+
+
+def test_a_broken_mapping_file_is_one_line_naming_file_vendor_and_field(
+    configured: Path, s3_store: S3Resource, db: DbTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from market_assets.cli.app import error_line
+
+    _upload(s3_store, KEY, b"Ticker,Time,O,H,L,C,V\n")
+    bad = {**ACME, "timezone": "Asia/Tokio"}
+    configured.write_text(yaml.safe_dump({"version": 1, "vendors": {"acme": bad}}), "utf-8")
+    monkeypatch.setenv(s.LANDING_VENDORS, str(configured))
+    result = _cli("landing", "process")
+    assert result.exit_code == 1 and result.exception is not None
+    line = error_line(result.exception)
+    assert line.startswith(f"{configured}: vendor 'acme': timezone: unknown zone 'Asia/Tokio'")
+    assert _ledger(db) == {}  # nothing recorded on a mapping that does not load
