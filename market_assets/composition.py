@@ -20,6 +20,7 @@ from resources.masters.resource import MasterSourceResource
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
+from resources.sources.landing import FileStore, LocalFileStore, S3FileStore
 from resources.sources.resource import BarSourcesResource
 
 Role = Literal["writer", "reader", "owner"]
@@ -106,6 +107,13 @@ def source_resource() -> BarSourcesResource:
         landing_dir=s.env(s.LANDING_DIR),
         landing_s3=s3_resource(),
     )
+
+
+def landing_store() -> FileStore:
+    """Where the landing zone's files are, as the runs' landing source reads them: the folder
+    MARKET_ASSETS_LANDING_DIR when set, else `landing/` in the bucket (values read now)."""
+    folder = s.env(s.LANDING_DIR)
+    return LocalFileStore(folder) if folder else S3FileStore(s3_resource(live=True))
 
 
 def master_source_resource() -> MasterSourceResource:

@@ -26,6 +26,7 @@ from market_assets.cli import db as db_cli
 from market_assets.cli import dev as dev_cli
 from market_assets.cli import doctor as doctor_cli
 from market_assets.cli import env as env_cli
+from market_assets.cli import landing as landing_cli
 from market_assets.cli import operations as operations_cli
 from market_assets.core import settings as s
 from market_assets.devstack.discovery import StackRole, apply_running_stack
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(companies_cli.app, name="companies")
+app.add_typer(landing_cli.app, name="landing")
 app.command("doctor")(doctor_cli.doctor)
 app.command("dev")(dev_cli.dev)
 app.command("stack-run")(dev_cli.stack_run)
@@ -57,6 +59,7 @@ COMMAND_ROLES: dict[str, StackRole] = {
     "check": "writer",  # records its results in data_quality_metrics
     "backfill": "writer",
     "rebuild": "writer",
+    "landing": "writer",  # writes the ledger, runs in the stack's instance
     "db": "owner",
 }
 

@@ -9,6 +9,8 @@ schedules and the sensors.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from market_assets.core.partition_keys import partition_key
@@ -79,4 +81,23 @@ def capped_windows(
         for i in range(0, len(symbols_in_block), per_run):
             chunk = symbols_in_block[i : i + per_run]
             windows.append(RunWindow(start, end, chunk[0], chunk[-1]))
+    return windows
+
+
+def plan_touched_runs(
+    touched: Mapping[str, Iterable[dt.date]], registered: list[str]
+) -> list[RunWindow]:
+    """One run per session date and contiguous block of the symbols touched on it.
+
+    `touched` maps each symbol to the session dates some files cover (the landing sensor and
+    `market-assets landing process|retry`): the runs carry exactly those partitions, since a
+    block holds only touched symbols that are neighbours in registration order.
+    """
+    by_date: dict[dt.date, set[str]] = defaultdict(set)
+    for symbol, dates in touched.items():
+        for day in dates:
+            by_date[day].add(symbol)
+    windows: list[RunWindow] = []
+    for day in sorted(by_date):
+        windows.extend(plan_runs(day, day, sorted(by_date[day]), registered, 1))
     return windows

@@ -1,7 +1,8 @@
 """Bars from vendor files dropped in a landing zone (an S3 prefix or a local folder).
 
 Files live under `landing/<vendor>/...` as CSV or Parquet; the vendor folder picks the column
-mapping in `landing_vendors.yaml`. Reading a file never repairs anything silently:
+mapping (`landing_vendors.yaml`, with a user's file merged over it: see landing_vendors.py).
+Reading a file never repairs anything silently:
 
 * a file that cannot be read as a whole (not CSV/Parquet, not UTF-8, required columns missing,
   a vendor folder with no mapping) raises SourceError(retryable=False) naming the file, since
@@ -39,7 +40,7 @@ import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
@@ -47,8 +48,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
+from market_assets.core import settings
 from market_assets.core.bars import (
     BAR_COLUMNS,
     BAR_PANDAS_DTYPES,
@@ -67,8 +68,8 @@ from market_assets.core.universe import (
     symbol_for_jquants_code,
 )
 from resources.sources.base import BarSource, SourceError, sort_bars
+from resources.sources.landing_vendors import VendorSpec, merged_vendors
 
-VENDORS_FILE = Path(__file__).with_name("landing_vendors.yaml")
 LANDING_PREFIX = "landing/"
 MAX_ISSUES = 100  # per file; the count is exact, the list is a sample
 # A file is parsed in memory (about 10x its size at peak): refuse what would exhaust a worker
@@ -187,56 +188,28 @@ class LocalFileStore:
 # --- vendor mappings ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VendorSpec:
-    name: str
-    timezone: str
-    timeframe: Timeframe
-    columns: dict[str, str]
-    symbol_vendor: str = "landing"
-    canonical_symbols: bool = True
-    symbol_from_filename: str | None = None
-    sep: str = ","
-    datetime_format: str | None = None
-
-    def required_columns(self) -> list[str]:
-        return list(self.columns.values())
+@lru_cache(maxsize=8)
+def _vendors_at(user_file: str | None, stamp: tuple[int, int] | None) -> dict[str, VendorSpec]:
+    return merged_vendors(user_file)
 
 
-def parse_vendors(data: Any, origin: str = "<vendors>") -> dict[str, VendorSpec]:
-    """Validate the mapping file: each vendor needs a zone, prices and a way to build times."""
-    if not isinstance(data, dict) or not isinstance(data.get("vendors"), dict):
-        raise ValueError(f"{origin}: expected a mapping with a 'vendors' table")
-    specs: dict[str, VendorSpec] = {}
-    for name, entry in data["vendors"].items():
-        cols = dict(entry.get("columns") or {})
-        missing = [c for c in _NUMERIC_FIELDS if c not in cols]
-        if "timestamp" not in cols and "date" not in cols:
-            missing.append("timestamp|date")
-        if "symbol" not in cols and not entry.get("symbol_from_filename"):
-            missing.append("symbol|symbol_from_filename")
-        if missing:
-            raise ValueError(f"{origin}: vendor {name!r} maps no column for {missing}")
-        pd.Timestamp("2024-01-01").tz_localize(entry["timezone"])  # unknown zone -> error here
-        specs[name] = VendorSpec(
-            name=name,
-            timezone=entry["timezone"],
-            timeframe=Timeframe.parse(entry.get("timeframe", "M1")),
-            columns=cols,
-            symbol_vendor=entry.get("symbol_vendor", "landing"),
-            canonical_symbols=bool(entry.get("canonical_symbols", True)),
-            symbol_from_filename=entry.get("symbol_from_filename"),
-            sep=(entry.get("csv") or {}).get("sep", ","),
-            datetime_format=entry.get("datetime_format"),
-        )
-    return specs
-
-
-@cache
 def default_vendors() -> dict[str, VendorSpec]:
-    return parse_vendors(
-        yaml.safe_load(VENDORS_FILE.read_text(encoding="utf-8")), str(VENDORS_FILE)
-    )
+    """The shipped mappings with the file named by MARKET_ASSETS_LANDING_VENDORS merged over
+    them (same format; a vendor of the same name replaces the shipped one, new ones are added).
+
+    Loaded once per version of the user's file (its modification time and size are part of the
+    cache key), so a long-lived daemon and `market-assets landing retry` see a fixed mapping
+    without a restart. A bad file raises VendorMappingError naming the file, entry and field.
+    """
+    user_file = settings.env(settings.LANDING_VENDORS)
+    stamp = None
+    if user_file is not None:
+        try:
+            stat = Path(user_file).stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None  # merged_vendors names the file it cannot read
+    return _vendors_at(user_file, stamp)
 
 
 # --- reading one file ---------------------------------------------------------------------------
@@ -416,7 +389,9 @@ def scan_file(
     spec = vendors.get(file.vendor)
     if spec is None:
         raise _malformed(
-            file, f"no column mapping for vendor folder {file.vendor!r}; known: {sorted(vendors)}"
+            file,
+            f"no column mapping for vendor folder {file.vendor!r}; known: {sorted(vendors)} "
+            f"(add one in a file named by {settings.LANDING_VENDORS})",
         )
     size = file.size if data is None else len(data)
     if size > MAX_FILE_BYTES:

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from market_assets.core.run_plan import RunWindow, plan_runs
+from market_assets.core.run_plan import RunWindow, plan_runs, plan_touched_runs
 
 REGISTERED = ["USDJPY", "EURUSD", "7203", "AAPL", "MSFT"]
 
@@ -22,3 +22,22 @@ def test_gaps_in_registration_order_split_blocks_and_windows_split_dates() -> No
         (6, 10, "USDJPY", "USDJPY"),
         (6, 10, "AAPL", "MSFT"),
     ]
+
+
+def test_touched_partitions_make_one_run_per_date_and_block_and_nothing_more() -> None:
+    """The landing sensor's and `landing process|retry`'s plan: exactly the files' partitions."""
+    d1, d2 = dt.date(2024, 3, 11), dt.date(2024, 3, 12)
+    touched = {"USDJPY": {d1, d2}, "EURUSD": {d1}, "AAPL": {d2}}
+    runs = plan_touched_runs(touched, REGISTERED)
+    assert runs == [
+        RunWindow(d1, d1, "USDJPY", "EURUSD"),
+        RunWindow(d2, d2, "USDJPY", "USDJPY"),
+        RunWindow(d2, d2, "AAPL", "AAPL"),
+    ]
+    covered = {
+        (r.start, s)
+        for r in runs
+        for s in REGISTERED[REGISTERED.index(r.first_symbol) : REGISTERED.index(r.last_symbol) + 1]
+    }
+    assert covered == {(d, s) for s, days in touched.items() for d in days}
+    assert plan_touched_runs({}, REGISTERED) == []

@@ -17,7 +17,7 @@ from dagster import (
     sensor,
 )
 
-from market_assets.core.run_plan import plan_runs
+from market_assets.core.run_plan import plan_touched_runs
 from market_assets.defs.ohlcv.jobs import ohlcv_job
 from market_assets.defs.ohlcv.partitions import symbols
 from market_assets.defs.status import sensor_status
@@ -31,20 +31,13 @@ def landing_run_requests(
     touched: dict[str, set], registered: list[str], tag: str
 ) -> list[RunRequest]:
     """One run per session date and contiguous block of the symbols the files touch."""
-    by_date: dict = defaultdict(set)
-    for symbol, dates in touched.items():
-        for day in dates:
-            by_date[day].add(symbol)
-    requests = []
-    for day in sorted(by_date):
-        for window in plan_runs(day, day, sorted(by_date[day]), registered, 1):
-            requests.append(
-                RunRequest(
-                    run_key=f"landing:{tag}:{day}:{window.first_symbol}",
-                    tags={**window.range_tags(), "market-assets/trigger": "landing"},
-                )
-            )
-    return requests
+    return [
+        RunRequest(
+            run_key=f"landing:{tag}:{window.start}:{window.first_symbol}",
+            tags={**window.range_tags(), "market-assets/trigger": "landing"},
+        )
+        for window in plan_touched_runs(touched, registered)
+    ]
 
 
 @sensor(
