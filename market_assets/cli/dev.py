@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -26,9 +28,13 @@ def dev(
         int, typer.Option(help="Recent days to materialise on first start (0: none).")
     ] = 5,
     ui: Annotated[bool, typer.Option(help="Start the Dagster UI (off: servers only).")] = True,
+    chart_port: Annotated[
+        int, typer.Option(help="Port of the chart page (`market-assets chart`; 0: off).")
+    ] = 8050,
 ) -> None:
     """Start PostgreSQL, Valkey and SeaweedFS (unless the environment names servers), apply
-    the migrations, seed recent data and run the Dagster webserver and daemon; Ctrl-C stops all.
+    the migrations, seed recent data, serve the chart page and run the Dagster webserver and
+    daemon; Ctrl-C stops all.
     """
     from market_assets.devstack.environment import stack_environment
 
@@ -42,11 +48,36 @@ def dev(
             console.print(f"[green]started[/] embedded {name}")
         console.print(f"database dialect: {env.dialect}")
         _seed(dagster_home, seed_days)
-        if not ui:
-            console.print("servers are up; press Ctrl-C to stop")
-            _wait_forever()
-            return
-        _run_dagster(dagster_home, host, port)
+        with _chart_server(host, chart_port):
+            if not ui:
+                console.print("servers are up; press Ctrl-C to stop")
+                _wait_forever()
+                return
+            _run_dagster(dagster_home, host, port)
+
+
+@contextlib.contextmanager
+def _chart_server(host: str, port: int) -> Iterator[None]:
+    """The chart page beside the UI (reader role), in a thread of this process; a port that
+    is taken costs the charts, not the stack (`market-assets chart --port N` still works)."""
+    if port == 0:
+        yield
+        return
+    from market_assets.cli.chart import start_chart_server
+
+    try:
+        server, source = start_chart_server(host, port)
+    except OSError as exc:
+        errors.print(f"[yellow]charts not served on {host}:{port}[/]: {exc}")
+        yield
+        return
+    server.start_background()
+    console.print(f"charts on {server.url} (or `market-assets chart` in another terminal)")
+    try:
+        yield
+    finally:
+        server.stop()
+        source.close()
 
 
 def stack_run(
