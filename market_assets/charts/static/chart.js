@@ -1,7 +1,7 @@
 // Candlesticks, volume and the data-quality strip of one chart payload, drawn with plotly.js.
 // Shared by the page served by `market-assets chart` and the file of `bars --plot`.
-// When the candles are drawn, <body> gets data-candles="N" and data-ready="1" (tests and
-// the benchmark read them).
+// When the candles are drawn, <body> gets data-candles="N", data-ready="1" and data-drawn-ms
+// (milliseconds since the navigation started); tests and the benchmark read them.
 "use strict";
 
 (function () {
@@ -92,6 +92,7 @@
       .then(function () {
         body.dataset.candles = String(payload.count);
         body.dataset.layer = payload.layer;
+        body.dataset.drawnMs = performance.now().toFixed(1); // since navigation start
         body.dataset.ready = "1";
         return payload.count;
       });

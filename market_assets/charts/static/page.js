@@ -23,11 +23,11 @@
     return params;
   }
 
-  function load(params) {
+  function load(params, pending) {
     document.body.dataset.ready = "0";
     document.getElementById("error").textContent = "";
     delete document.body.dataset.error;
-    return fetch("api/bars?" + params.toString())
+    return (pending || fetch("api/bars?" + params.toString()))
       .then((response) => response.json().then((body) => [response, body]))
       .then(([response, body]) => {
         if (!response.ok) { showError(body.error || response.statusText); return; }
@@ -45,6 +45,6 @@
 
   const initial = new URLSearchParams(location.search);
   fill(initial);
-  if (initial.get("symbol")) load(initial);
+  if (initial.get("symbol")) load(initial, window.firstChart);
   else document.body.dataset.ready = "1";
 })();
