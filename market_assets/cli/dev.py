@@ -123,6 +123,7 @@ def _seed(dagster_home: str, days: int) -> None:
     from dagster import DagsterInstance
 
     from market_assets.cli.code_location import master_assets, ohlcv_assets
+    from market_assets.cli.progress import partition_progress
     from market_assets.operations.seed import (
         register_universe_symbols,
         seed_recent_sessions,
@@ -134,7 +135,8 @@ def _seed(dagster_home: str, days: int) -> None:
         register_universe_symbols(instance)
         if fresh and days > 0:
             console.print(f"seeding the last {days} days for every universe symbol ...")
-            ok = seed_recent_sessions(instance, ohlcv_assets(), days)
+            with partition_progress(console, "seeding") as bar:
+                ok = seed_recent_sessions(instance, ohlcv_assets(), days, progress=bar)
             console.print("[green]seeded[/]" if ok else "[red]seeding failed[/] (see the UI)")
         if fresh:
             ok = sync_company_master(instance, master_assets())
