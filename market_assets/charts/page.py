@@ -8,6 +8,7 @@ without a server.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from functools import cache
@@ -49,6 +50,16 @@ EARLY_FETCH = (
     "<script>if (new URLSearchParams(location.search).get('symbol'))"
     " window.firstChart = fetch('api/bars' + location.search);</script>"
 )
+
+
+@cache
+def static_version(name: str) -> str:
+    """A short hash of a static file's content: its URLs change when it does, so the browser
+    may keep each version for good (plotly.js, 4.8 MB, is then fetched and compiled once)."""
+    path = static_path(name)
+    if path is None:
+        raise KeyError(name)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def _template() -> str:

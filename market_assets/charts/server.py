@@ -74,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return
         content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        # Page URLs carry the file's content hash (?v=...): each version may be kept for good.
         self._send(HTTPStatus.OK, path.read_bytes(), content_type, cache=True)
 
     def _json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
@@ -86,7 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
+        self.send_header(
+            "Cache-Control", "public, max-age=31536000, immutable" if cache else "no-store"
+        )
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(data)
