@@ -59,12 +59,14 @@ def run_backfill(
 ) -> list[tuple[RunWindow, bool]]:
     """Materialise `assets` (with their checks) over the range, one run per planned window.
 
-    After each run, `progress` (when given) gets a `Step`: the window's partitions of the
-    whole range's, and the rows `raw_bars` reported in the run's materialisation metadata."""
+    `progress` (when given) gets a `Step` with the total first (no partitions done), then one
+    after each run: the window's partitions of the whole range's, and the rows `raw_bars`
+    reported in the run's materialisation metadata."""
     registered = register_symbols(instance, chosen)
     outcomes = []
     windows = plan_runs(start, end, chosen, registered, days_per_run)
     total = sum(window_partitions(w, registered) for w in windows)
+    report(progress, Step(f"{len(windows)} runs planned", 0, total, 0))  # the total, at once
     for window in windows:
         result = materialize(
             assets,

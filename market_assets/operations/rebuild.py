@@ -29,8 +29,8 @@ def rebuild(
     """Database rows, rollups and snapshots of the range restored from S3.
 
     Loaded one symbol at a time (one transaction each; a rebuild is idempotent, so an
-    interrupted one is simply run again), so `progress` gets a step per symbol: its
-    partitions and rows."""
+    interrupted one is simply run again), so `progress` gets the total first, then a step per
+    symbol: its partitions and rows."""
     universe = default_universe()
     by_symbol = {
         symbol: [
@@ -41,6 +41,7 @@ def rebuild(
     }
     parts = [p for symbol_parts in by_symbol.values() for p in symbol_parts]
     figures: dict[str, int] = {}
+    report(progress, Step(f"{len(by_symbol)} symbols", 0, len(parts), 0))  # the total, at once
     for symbol, symbol_parts in by_symbol.items():
         if not symbol_parts:
             report(progress, Step(symbol, 0, len(parts), 0))

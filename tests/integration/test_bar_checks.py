@@ -201,8 +201,12 @@ def test_rebuild_restores_database_and_redis_from_s3(
         progress=steps.append,
     )
     assert figures["inserted"] == figures["rows"] > 0 and figures["snapshots"] == 18
-    # progress: one step per symbol, partitions of the total, rows adding up to the figures
-    assert [(s.label, s.partitions, s.total) for s in steps] == [("7203", 1, 2), ("USDJPY", 1, 2)]
+    # progress: the total, then one step per symbol, rows adding up to the figures
+    assert [(s.label, s.partitions, s.total) for s in steps] == [
+        ("2 symbols", 0, 2),
+        ("7203", 1, 2),
+        ("USDJPY", 1, 2),
+    ]
     assert sum(s.rows for s in steps) == figures["rows"]
     batch = ev.load_batch(s3_store, PARTS)
     assert ev.check_s3_db_reconciliation(batch, postgres).passed

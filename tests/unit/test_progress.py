@@ -90,5 +90,12 @@ def test_the_backfill_reports_each_run_window_with_its_rows() -> None:
             progress=steps.append,
         )
     assert [ok for _, ok in outcomes] == [True, True, True]
-    assert [(s.partitions, s.total, s.rows) for s in steps] == [(4, 10, 4), (4, 10, 4), (2, 10, 2)]
-    assert steps[0].label == "2024-03-11..2024-03-12 x USDJPY..EURUSD"
+    # the total at once, then one step per run with its partitions and reported rows
+    assert [(s.partitions, s.total, s.rows) for s in steps] == [
+        (0, 10, 0),
+        (4, 10, 4),
+        (4, 10, 4),
+        (2, 10, 2),
+    ]
+    assert steps[0].label == "3 runs planned"
+    assert steps[1].label == "2024-03-11..2024-03-12 x USDJPY..EURUSD"
