@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, tuple[Store, ...]]] = {
     "s3_read": ("benchmarks.s3_read", ("s3",)),
     "redis_memory": ("benchmarks.redis_memory", ("redis",)),
     "backfill": ("benchmarks.backfill", ("postgres", "redis", "s3")),
+    "chart": ("benchmarks.chart", ("postgres", "redis")),
 }
 
 

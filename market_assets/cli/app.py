@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from market_assets.cli import bars as bars_cli
+from market_assets.cli import chart as chart_cli
 from market_assets.cli import check as check_cli
 from market_assets.cli import companies as companies_cli
 from market_assets.cli import db as db_cli
@@ -44,6 +45,7 @@ app.command("doctor")(doctor_cli.doctor)
 app.command("dev")(dev_cli.dev)
 app.command("stack-run")(dev_cli.stack_run)
 app.command("bars")(bars_cli.bars)
+app.command("chart")(chart_cli.chart)
 app.command("check")(check_cli.check)
 app.command("backfill")(operations_cli.backfill)
 app.command("rebuild")(operations_cli.rebuild)
@@ -53,6 +55,7 @@ app.command("env")(env_cli.env)
 #: absent: they start a stack (stack-run joins a running one itself, with every role).
 COMMAND_ROLES: dict[str, StackRole] = {
     "bars": "reader",
+    "chart": "reader",
     "companies": "reader",
     "doctor": "reader",
     "env": "reader",  # `env --owner` asks for the owner itself

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from market_assets.read.reader import BarReader
 
 console = Console()
 errors = Console(stderr=True)
@@ -29,6 +35,37 @@ def _calendar(symbol: str) -> str | None:
         return default_universe().resolve(symbol).calendar
     except LookupError:
         return None  # a symbol outside the universe: bars without session dates
+
+
+def _write_plot(
+    path: Path,
+    reader: BarReader,
+    frame: pd.DataFrame,
+    symbol: str,
+    timeframe: str,
+    start: str | None,
+    end: str | None,
+    last: int | None,
+    adjusted: bool,
+) -> None:
+    """The chart of the bars just read (the same page as `market-assets chart`), one file."""
+    from market_assets.charts.page import write_standalone
+    from market_assets.charts.payload import calendar_of, with_quality
+    from market_assets.charts.request import ChartRequest
+    from market_assets.core.identifiers import validate_symbol
+    from market_assets.core.timeframes import Timeframe
+
+    request = ChartRequest(
+        validate_symbol(symbol),
+        Timeframe.parse(timeframe),
+        _when(start),
+        _when(end),
+        last,
+        adjusted,
+    )
+    payload = with_quality(reader, frame, request, calendar_of(symbol))
+    write_standalone(path, payload)
+    errors.print(f"chart written to {path}", style="dim")
 
 
 def bars(
@@ -54,6 +91,14 @@ def bars(
     adjusted: Annotated[
         bool, typer.Option(help="Split- and dividend-adjusted prices (raw by default).")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the bars as a chart (candlesticks, volume, quality strip) to this "
+            "self-contained HTML file (opens offline).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Print bars and which store answered (reader role, stores from the environment).
 
@@ -72,6 +117,8 @@ def bars(
         )
     if last is None and start is None:  # `--end T` alone: the 20 bars before T
         last = DEFAULT_LAST
+    if plot is not None and plot.suffix.lower() not in (".html", ".htm"):
+        raise typer.BadParameter(f"{plot} must end in .html", param_hint="--plot")
     reader = BarReader.from_env()
     try:
         if adjusted:
@@ -79,6 +126,8 @@ def bars(
             frame = read_adjusted(reader, symbol, tf, _when(start), _when(end), last)
         else:
             frame = reader.get(symbol, timeframe, _when(start), _when(end), last)
+        if plot is not None:
+            _write_plot(plot, reader, frame, symbol, timeframe, start, end, last, adjusted)
     finally:
         reader.close()
     kind = "adjusted" if adjusted else "raw"

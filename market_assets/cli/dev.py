@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -28,9 +30,13 @@ def dev(
         int, typer.Option(help="Recent days to materialise on first start (0: none).")
     ] = 5,
     ui: Annotated[bool, typer.Option(help="Start the Dagster UI (off: servers only).")] = True,
+    chart_port: Annotated[
+        int, typer.Option(help="Port of the chart page (`market-assets chart`; 0: off).")
+    ] = 8050,
 ) -> None:
     """Start PostgreSQL, Valkey and SeaweedFS (unless the environment names servers), apply
-    the migrations, seed recent data and run the Dagster webserver and daemon; Ctrl-C stops all.
+    the migrations, seed recent data, serve the chart page and run the Dagster webserver and
+    daemon; Ctrl-C stops all.
     """
     from market_assets.devstack.environment import stack_environment
 
@@ -44,7 +50,7 @@ def dev(
             console.print(f"[green]started[/] embedded {name}")
         console.print(f"database dialect: {env.dialect}")
         _seed(dagster_home, seed_days)
-        with _supervised(env.servers):
+        with _supervised(env.servers), _chart_server(host, chart_port):
             if not ui:
                 console.print("servers are up; press Ctrl-C to stop")
                 _wait_forever()
@@ -64,6 +70,30 @@ def _supervised(servers: list[ManagedServer]) -> Supervisor:
         os.kill(os.getpid(), signal.SIGTERM)
 
     return Supervisor(servers, report, give_up)
+
+
+@contextlib.contextmanager
+def _chart_server(host: str, port: int) -> Iterator[None]:
+    """The chart page beside the UI (reader role), in a thread of this process; a port that
+    is taken costs the charts, not the stack (`market-assets chart --port N` still works)."""
+    if port == 0:
+        yield
+        return
+    from market_assets.cli.chart import start_chart_server
+
+    try:
+        server, source = start_chart_server(host, port)
+    except OSError as exc:
+        errors.print(f"[yellow]charts not served on {host}:{port}[/]: {exc}")
+        yield
+        return
+    server.start_background()
+    console.print(f"charts on {server.url} (or `market-assets chart` in another terminal)")
+    try:
+        yield
+    finally:
+        server.stop()
+        source.close()
 
 
 def stack_run(
@@ -109,6 +139,7 @@ def _seed(dagster_home: str, days: int) -> None:
     from dagster import DagsterInstance
 
     from market_assets.cli.code_location import master_assets, ohlcv_assets
+    from market_assets.cli.progress import partition_progress
     from market_assets.operations.seed import (
         register_universe_symbols,
         seed_recent_sessions,
@@ -120,7 +151,8 @@ def _seed(dagster_home: str, days: int) -> None:
         register_universe_symbols(instance)
         if fresh and days > 0:
             console.print(f"seeding the last {days} days for every universe symbol ...")
-            ok = seed_recent_sessions(instance, ohlcv_assets(), days)
+            with partition_progress(console, "seeding") as bar:
+                ok = seed_recent_sessions(instance, ohlcv_assets(), days, progress=bar)
             console.print("[green]seeded[/]" if ok else "[red]seeding failed[/] (see the UI)")
         if fresh:
             ok = sync_company_master(instance, master_assets())

@@ -31,9 +31,10 @@ def backfill(
     from dagster import DagsterInstance
 
     from market_assets.cli.code_location import ohlcv_assets
+    from market_assets.cli.progress import partition_progress
     from market_assets.operations.backfill import run_backfill
 
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.get() as instance, partition_progress(console, "backfill") as bar:
         outcomes = run_backfill(
             instance,
             ohlcv_assets(),
@@ -41,6 +42,7 @@ def backfill(
             dt.date.fromisoformat(end),
             _symbols(symbols),
             days_per_run,
+            progress=bar,
         )
     for window, ok in outcomes:
         mark = "[green]ok[/]" if ok else "[red]failed[/]"
@@ -58,19 +60,22 @@ def rebuild(
     symbols: SymbolsOpt = None,
 ) -> None:
     """Restore the database and Redis of a range from S3 (the system of record)."""
+    from market_assets.cli.progress import partition_progress
     from market_assets.composition import postgres_resource, redis_resource, s3_resource
     from market_assets.operations.rebuild import rebuild as do_rebuild
 
     postgres, redis = postgres_resource("writer", live=True), redis_resource(live=True)
     try:
-        figures = do_rebuild(
-            s3_resource(live=True),
-            postgres,
-            redis,
-            dt.date.fromisoformat(start),
-            dt.date.fromisoformat(end),
-            _symbols(symbols),
-        )
+        with partition_progress(console, "rebuild") as bar:
+            figures = do_rebuild(
+                s3_resource(live=True),
+                postgres,
+                redis,
+                dt.date.fromisoformat(start),
+                dt.date.fromisoformat(end),
+                _symbols(symbols),
+                progress=bar,
+            )
     finally:
         postgres.close()
         redis.close()

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from dagster import AssetsDefinition, DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
 from market_assets.composition import definitions_resources
+from market_assets.core.names import RAW_BARS
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import RunWindow, plan_runs
+from market_assets.operations.progress import (
+    ProgressFn,
+    Step,
+    metadata_rows,
+    report,
+    window_label,
+    window_partitions,
+)
 
 
 def console_run_config(level: str = "INFO") -> dict[str, object]:
@@ -45,11 +55,19 @@ def run_backfill(
     end: dt.date,
     chosen: list[str],
     days_per_run: int = 366,
+    progress: ProgressFn | None = None,
 ) -> list[tuple[RunWindow, bool]]:
-    """Materialise `assets` (with their checks) over the range, one run per planned window."""
+    """Materialise `assets` (with their checks) over the range, one run per planned window.
+
+    `progress` (when given) gets a `Step` with the total first (no partitions done), then one
+    after each run: the window's partitions of the whole range's, and the rows `raw_bars`
+    reported in the run's materialisation metadata."""
     registered = register_symbols(instance, chosen)
     outcomes = []
-    for window in plan_runs(start, end, chosen, registered, days_per_run):
+    windows = plan_runs(start, end, chosen, registered, days_per_run)
+    total = sum(window_partitions(w, registered) for w in windows)
+    report(progress, Step(f"{len(windows)} runs planned", 0, total, 0))  # the total, at once
+    for window in windows:
         result = materialize(
             assets,
             instance=instance,
@@ -59,4 +77,17 @@ def run_backfill(
             raise_on_error=False,
         )
         outcomes.append((window, result.success))
+        rows = metadata_rows(materialization_metadata(result), RAW_BARS)
+        partitions = window_partitions(window, registered)
+        report(progress, Step(window_label(window), partitions, total, rows, ok=result.success))
     return outcomes
+
+
+def materialization_metadata(result: ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    """Each asset's materialisation metadata in a run, by asset name. A range run's result is
+    recorded once per partition with the same metadata: the first event is the run's."""
+    found: dict[str, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        found.setdefault(materialization.asset_key.to_user_string(), dict(materialization.metadata))
+    return found

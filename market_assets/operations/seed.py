@@ -16,6 +16,7 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 from market_assets.composition import definitions_resources
 from market_assets.core.universe import default_universe
 from market_assets.operations.backfill import console_run_config, register_symbols, run_backfill
+from market_assets.operations.progress import ProgressFn
 
 
 def register_universe_symbols(instance: DagsterInstance) -> list[str]:
@@ -30,14 +31,16 @@ def seed_recent_sessions(
     assets: Sequence[AssetsDefinition],
     days: int,
     today: dt.date | None = None,
+    progress: ProgressFn | None = None,
 ) -> bool:
-    """Materialise the last `days` calendar days for every universe symbol in one run."""
+    """Materialise the last `days` calendar days for every universe symbol in one run;
+    `progress` gets a step per run (see run_backfill)."""
     chosen = register_universe_symbols(instance)
     if not chosen or days <= 0:
         return True
     end = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
-    outcomes = run_backfill(instance, assets, start, end, chosen, days_per_run=days)
+    outcomes = run_backfill(instance, assets, start, end, chosen, days, progress)
     return all(ok for _, ok in outcomes)
 
 

@@ -190,10 +190,24 @@ def test_rebuild_restores_database_and_redis_from_s3(
         conn.execute("DELETE FROM ohlcv_bars")
         conn.execute("DELETE FROM ohlcv_d1")
     redis_store.invalidate("ohlcv:*")
+    steps: list = []
     figures = rebuild(
-        s3_store, postgres, redis_store, PART.session_date, PART.session_date, ["7203", "USDJPY"]
+        s3_store,
+        postgres,
+        redis_store,
+        PART.session_date,
+        PART.session_date,
+        ["7203", "USDJPY"],
+        progress=steps.append,
     )
     assert figures["inserted"] == figures["rows"] > 0 and figures["snapshots"] == 18
+    # progress: the total, then one step per symbol, rows adding up to the figures
+    assert [(s.label, s.partitions, s.total) for s in steps] == [
+        ("2 symbols", 0, 2),
+        ("7203", 1, 2),
+        ("USDJPY", 1, 2),
+    ]
+    assert sum(s.rows for s in steps) == figures["rows"]
     batch = ev.load_batch(s3_store, PARTS)
     assert ev.check_s3_db_reconciliation(batch, postgres).passed
     assert ev.check_d1_rollup(batch.parts, postgres).passed

@@ -1,0 +1,247 @@
+"""The chart page: 30 sessions of H1 drawn within 1 s of the request, in headless chromium.
+
+Project path: `ChartServer` over `ChartSource(BarReader)` (reader role, Redis snapshots
+published as the pipeline does), the page of `market-assets chart` fetching `/api/bars` (bars
+through the read chain, plus the quality strip's two queries) and plotly.js drawing them.
+One repeat: a fresh browser context (cold cache: plotly.min.js, 4.8 MB, loaded and parsed
+again), `page.goto(...)` until `<body data-ready="1">`, timed from just before the request to
+the marker; `data-drawn-ms` (the page's own clock since navigation start) is reported beside
+it, as are a second visit of the same URL (plotly.js from the browser's cache) and an in-page
+redraw (the form submitted again: one fetch and one `Plotly.react`).
+
+Baseline, the same page in the same run, interleaved: a second server whose `/api/bars` runs
+a plain `pandas.read_sql` of the H1 rollup table (same window and order) and no quality
+strip, i.e. what a chart built around the read path would do.
+
+Debian's chromium through Playwright (executablePath /usr/bin/chromium), launched with
+--headless --no-sandbox --disable-gpu --disable-background-networking
+--disable-component-update --no-first-run --disable-sync.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from benchmarks import BenchResult, Target, m1_bars, ratio, spread
+from benchmarks.stack import BenchStack
+from benchmarks.upsert import partitions_of
+from market_assets.charts.payload import ChartSource, build_payload, calendar_of
+from market_assets.charts.request import ChartRequest
+from market_assets.charts.server import ChartServer
+from market_assets.core.identifiers import validate_sql_identifier
+from market_assets.core.partition_keys import BarPartition
+from market_assets.db.migrate import sqlalchemy_url
+from market_assets.ohlcv.bar_store import replace_partitions
+from market_assets.ohlcv.publish import publish_symbols
+from market_assets.ohlcv.rollups import refresh_rollups
+from market_assets.ohlcv.snapshots import DEFAULT_BARS
+from market_assets.read.reader import BarReader
+
+NAME = "chart"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SYMBOL = "EURUSD"
+FIRST_DAY = dt.date(2024, 3, 4)  # a Monday: 42 calendar days hold 30 FX sessions
+TARGET_S = 1.0
+TIMEOUT_MS = 30_000
+
+SIZES: dict[bool, dict[str, int]] = {
+    True: {"days": 7, "repeats": 2},
+    False: {"days": 42, "repeats": 7},
+}
+
+
+def _baseline_sql(schema: str) -> sa.TextClause:
+    validate_sql_identifier(schema)
+    return sa.text(
+        f'SELECT ts, open, high, low, close, volume FROM "{schema}".ohlcv_h1'  # noqa: S608
+        " WHERE symbol = :symbol AND ts >= :start AND ts < :end ORDER BY ts"
+    )
+
+
+def _time_page(browser: Any, url: str) -> tuple[float, float, int, float, float]:
+    """(wall s to the marker, the page's own ms, candles drawn, second visit s, redraw s) in
+    a fresh context: cold cache first, then the same URL again, then the form resubmitted."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        t0 = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.wait_for_selector('body[data-ready="1"]', state="attached")
+        wall = time.perf_counter() - t0
+        error = page.get_attribute("body", "data-error")
+        if error:
+            raise RuntimeError(f"the chart page failed: {error}")
+        own_ms = float(page.get_attribute("body", "data-drawn-ms") or "nan")
+        candles = int(page.get_attribute("body", "data-candles") or "0")
+        t1 = time.perf_counter()  # a second visit: a new navigation, plotly.js from the cache
+        page.goto(url, wait_until="commit")
+        page.wait_for_selector('body[data-ready="1"]', state="attached")
+        warm = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        page.click("button[type=submit]")  # sets data-ready="0" before it returns
+        page.wait_for_selector('body[data-ready="1"]', state="attached")
+        redraw = time.perf_counter() - t2
+        return wall, own_ms, candles, warm, redraw
+    finally:
+        context.close()
+
+
+def _time_empty_page(browser: Any, url: str) -> float:
+    """The page without a symbol in a fresh context: plotly.js and the scripts only, no data
+    (what a first visit costs before any bar is read)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        t0 = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.wait_for_selector('body[data-ready="1"]', state="attached")
+        return time.perf_counter() - t0
+    finally:
+        context.close()
+
+
+def run(stack: BenchStack, smoke: bool) -> BenchResult:
+    from playwright.sync_api import sync_playwright
+
+    size = SIZES[smoke]
+    started = time.perf_counter()
+    bars = m1_bars([SYMBOL], FIRST_DAY, size["days"])
+    sessions = sorted(set(bars["session_date"]))
+    # From the first bar on: the window lies inside the Redis snapshot (2000 H1 bars), as the
+    # latest sessions do on the dev stack, so the read path answers from Redis.
+    first_bar = pd.Timestamp(bars["ts"].min()).tz_convert("UTC").strftime("%Y-%m-%dT%H:%MZ")
+    query = f"?symbol={SYMBOL}&tf=H1&start={first_bar}&end={sessions[-1]}"
+    result = BenchResult(
+        benchmark=NAME,
+        mode="smoke" if smoke else "full",
+        repeats=size["repeats"],
+        params={"symbol": SYMBOL, "timeframe": "H1", "sessions": len(sessions), "query": query},
+    )
+    with stack.schema("chart") as schema, stack.redis("chart") as redis:
+        writer, reader_pg = schema.postgres(), schema.postgres("reader")
+        engine = sa.create_engine(sqlalchemy_url(schema.url("reader")))
+        servers: list[ChartServer] = []
+        try:
+            replace_partitions(writer, bars, partitions_of(bars))
+            refresh_rollups(writer, [BarPartition(d, SYMBOL) for d in sessions])
+            publish_symbols(writer, redis, [SYMBOL], DEFAULT_BARS)
+            reader = BarReader(postgres=reader_pg, redis=redis, s3=None)
+            source = ChartSource(reader)
+            sql = _baseline_sql(schema.schema)
+            calendar = calendar_of(SYMBOL)
+
+            def plain_sql(request: ChartRequest) -> dict[str, Any]:
+                with engine.connect() as conn:
+                    frame = pd.read_sql(
+                        sql,
+                        conn,
+                        params={
+                            "symbol": request.symbol,
+                            "start": request.start,
+                            "end": request.end,
+                        },
+                    )
+                frame = frame.set_index(pd.DatetimeIndex(frame["ts"], name="ts"))
+                frame.attrs["layer"] = "plain-sql"
+                return build_payload(frame, request, calendar=calendar)
+
+            project = ChartServer(source.payload, port=0).start_background()
+            servers.append(project)
+            baseline = ChartServer(plain_sql, port=0).start_background()
+            servers.append(baseline)
+            samples: dict[str, list[tuple[float, float, int, float, float]]] = {
+                "project": [],
+                "sql": [],
+            }
+            empty: list[float] = []
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
+                try:
+                    _time_page(browser, project.url + query)  # warm-up: servers, chromium
+                    _time_page(browser, baseline.url + query)
+                    for _ in range(size["repeats"]):
+                        samples["project"].append(_time_page(browser, project.url + query))
+                        samples["sql"].append(_time_page(browser, baseline.url + query))
+                        empty.append(_time_empty_page(browser, project.url))
+                finally:
+                    browser.close()
+            layer_after = reader.stats.as_dict()
+        finally:
+            for server in servers:
+                server.stop()
+            engine.dispose()
+            writer.close()
+            reader_pg.close()
+
+    def column(name: str, i: int) -> list[float]:
+        return [s[i] for s in samples[name]]
+
+    project_s = spread(column("project", 0))
+    sql_s = spread(column("sql", 0))
+    candles = {int(c) for c in column("project", 2)} | {int(c) for c in column("sql", 2)}
+    result.metrics = {
+        "request_to_drawn_s": project_s,
+        "page_clock_drawn_ms": spread(column("project", 1)),
+        "second_visit_s": spread(column("project", 3)),
+        "in_page_redraw_s": spread(column("project", 4)),
+        "first_visit_without_data_s": spread(empty),
+        "candles_drawn": sorted(candles),
+        "reader_stats": layer_after,
+    }
+    result.baseline = {
+        "request_to_drawn_s": sql_s,
+        "page_clock_drawn_ms": spread(column("sql", 1)),
+        "second_visit_s": spread(column("sql", 3)),
+        "in_page_redraw_s": spread(column("sql", 4)),
+        "method": "the same page; /api/bars = pandas.read_sql of ohlcv_h1 (same window), "
+        "no quality strip",
+    }
+    warm_p, warm_b = spread(column("project", 3)), spread(column("sql", 3))
+    result.ratios = {
+        "project_vs_plain_sql_cold": ratio(sql_s["median"], project_s["median"]),
+        "project_vs_plain_sql_warm": ratio(warm_b["median"], warm_p["median"]),
+    }
+    result.targets = [
+        Target(
+            f"{len(sessions)} sessions of H1 drawn after the request, first visit (cold cache)",
+            project_s["median"],
+            "<=",
+            TARGET_S,
+            "s",
+        ),
+        Target(
+            f"{len(sessions)} sessions of H1 drawn after the request, plotly.js cached",
+            warm_p["median"],
+            "<=",
+            TARGET_S,
+            "s",
+        ),
+    ]
+    if len(candles) != 1:
+        result.notes.append(f"project and baseline drew different candle counts: {candles}")
+    result.notes += [
+        "each repeat a fresh browser context (plotly.min.js fetched and parsed again); "
+        "second_visit_s: the same URL again in that context (plotly.js from the browser cache)",
+        "loopback servers; chromium headless without GPU on the same 2 vCPUs",
+        f"median of {size['repeats']} interleaved repeats (project, baseline)",
+    ]
+    result.elapsed_s = time.perf_counter() - started
+    return result
