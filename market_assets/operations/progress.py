@@ -47,8 +47,10 @@ def window_label(window: RunWindow) -> str:
 
 
 def metadata_rows(metadata_by_asset: Mapping[str, Mapping[str, Any]], asset: str) -> int | None:
-    """The `rows` figure an asset's materialisation reported, or None when absent."""
-    value = metadata_by_asset.get(asset, {}).get("rows")
+    """The rows an asset's materialisation reported for its whole run (`batch_rows`, as the
+    OHLCV assets name their batch figures; `rows` for others), or None when absent."""
+    metadata = metadata_by_asset.get(asset, {})
+    value = metadata.get("batch_rows", metadata.get("rows"))
     raw = getattr(value, "value", value)  # a Dagster MetadataValue, or a plain number
     try:
         return int(raw) if raw is not None else None

@@ -36,6 +36,8 @@ def test_a_window_counts_its_days_times_its_symbols() -> None:
 
 def test_rows_come_from_materialisation_metadata_when_reported() -> None:
     assert metadata_rows({"raw_bars": {"rows": MetadataValue.int(1440)}}, "raw_bars") == 1440
+    batch = {"raw_bars": {"batch_rows": MetadataValue.int(2880), "rows": MetadataValue.int(1)}}
+    assert metadata_rows(batch, "raw_bars") == 2880  # the run's figure, not a partition's
     assert metadata_rows({"raw_bars": {"rows": "12"}}, "raw_bars") == 12
     assert metadata_rows({"raw_bars": {}}, "raw_bars") is None
     assert metadata_rows({}, "raw_bars") is None
