@@ -8,6 +8,7 @@ from the one `Definitions` object by name.
 from __future__ import annotations
 
 from dagster import AssetKey, AssetsDefinition
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 from market_assets.core.names import MASTER_ASSET_NAMES, OHLCV_ASSET_NAMES
 
@@ -41,3 +42,10 @@ def ohlcv_assets() -> list[AssetsDefinition]:
 def master_assets() -> list[AssetsDefinition]:
     """markets, sector17, sector33 and companies."""
     return _resolve(MASTER_ASSET_NAMES)
+
+
+def ohlcv_asset_graph() -> BaseAssetGraph:
+    """The code location's asset graph, for a backfill submitted to the daemon."""
+    from market_assets.definitions import defs
+
+    return defs.resolve_asset_graph()

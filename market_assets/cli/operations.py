@@ -25,10 +25,24 @@ def backfill(
     start: Annotated[str, typer.Option(help="First session date.")],
     end: Annotated[str, typer.Option(help="Last session date, inclusive.")],
     symbols: SymbolsOpt = None,
-    days_per_run: Annotated[int, typer.Option(help="Dates per run.")] = 366,
+    days_per_run: Annotated[int, typer.Option(help="Dates per run (--in-process).")] = 366,
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process",
+            help="Run here, outside the daemon and its queue (CI, a machine without a daemon).",
+        ),
+    ] = False,
 ) -> None:
-    """Materialise a range in a few batched runs (recorded in the Dagster instance)."""
+    """Backfill a range: submitted to the Dagster daemon like the UI's backfill dialog (its
+    queue, limits and retries apply), or run here in a few batched runs with --in-process."""
     from dagster import DagsterInstance
+
+    if not in_process:
+        _backfill_through_daemon(
+            dt.date.fromisoformat(start), dt.date.fromisoformat(end), _symbols(symbols)
+        )
+        return
 
     from market_assets.cli.code_location import ohlcv_assets
     from market_assets.cli.progress import partition_progress
@@ -51,6 +65,36 @@ def backfill(
         )
     console.print(f"{len(outcomes)} runs")
     if not all(ok for _, ok in outcomes):
+        raise typer.Exit(1)
+
+
+def _backfill_through_daemon(start: dt.date, end: dt.date, chosen: list[str]) -> None:
+    from dagster import DagsterInstance
+
+    from market_assets.cli.code_location import ohlcv_asset_graph
+    from market_assets.cli.progress import partition_progress
+    from market_assets.core.names import OHLCV_ASSET_NAMES
+    from market_assets.operations.daemon_backfill import (
+        daemon_is_live,
+        submit_backfill,
+        wait_for_backfill,
+    )
+
+    with DagsterInstance.get() as instance:
+        if not daemon_is_live(instance):
+            raise RuntimeError(
+                "no Dagster daemon is running for this instance: start `market-assets dev`"
+                " (or `dagster-daemon run`), or pass --in-process"
+            )
+        backfill_id = submit_backfill(
+            instance, ohlcv_asset_graph(), OHLCV_ASSET_NAMES, start, end, chosen
+        )
+        console.print(f"backfill {backfill_id} submitted to the daemon (see the UI's Backfills)")
+        with partition_progress(console, "backfill") as bar:
+            outcome = wait_for_backfill(instance, backfill_id, bar)
+    mark = "[green]ok[/]" if outcome.succeeded else "[red]failed[/]"
+    console.print(f"{mark} backfill {backfill_id}: {outcome.status.value}, {outcome.runs} runs")
+    if not outcome.succeeded:
         raise typer.Exit(1)
 
 

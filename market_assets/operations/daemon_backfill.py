@@ -41,6 +41,15 @@ def partition_names(start: dt.date, end: dt.date, symbols: Sequence[str]) -> lis
     return [partition_key(day, symbol) for day in days for symbol in symbols]
 
 
+def daemon_is_live(instance: DagsterInstance) -> bool:
+    """The instance's backfill daemon sent a heartbeat recently (errors or not)."""
+    from dagster._daemon.controller import get_daemon_statuses
+
+    statuses = get_daemon_statuses(instance, ["BACKFILL"], ignore_errors=True)
+    status = statuses.get("BACKFILL")
+    return bool(status and status.healthy)
+
+
 def submit_backfill(
     instance: DagsterInstance,
     asset_graph: BaseAssetGraph,
@@ -103,16 +112,15 @@ def wait_for_backfill(
             target = data.target_subset
             keys = sorted(target.asset_keys, key=lambda k: k.to_user_string())
             anchor = keys[0] if keys else None
-            total = (
-                target.get_partitions_subset(anchor).__len__() if anchor is not None else 0
-            )
+            total = len(target.get_partitions_subset(anchor)) if anchor is not None else 0
             done = (
                 len(data.materialized_subset.get_partitions_subset(anchor))
                 if anchor is not None and anchor in data.materialized_subset.asset_keys
                 else 0
             )
             if done != reported:
-                report(progress, Step(backfill.status.value.lower(), done - max(reported, 0), total))
+                step = Step(backfill.status.value.lower(), done - max(reported, 0), total)
+                report(progress, step)
                 reported = done
         if backfill.status in DONE:
             runs = len(instance.get_run_ids(filters=_runs_of(backfill_id)))

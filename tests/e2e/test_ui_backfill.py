@@ -306,3 +306,36 @@ def test_ui_backfill_three_days_two_symbols(dev_stack: DevStack, page: Any) -> N
 
     _assert_materialized_and_checked(dev_stack, run_ids)
     print(f"UI backfill end to end in {time.monotonic() - started:.0f} s")
+
+
+def test_the_terminal_backfill_goes_through_the_daemon(dev_stack: DevStack) -> None:
+    """`market-assets backfill` from a second terminal (no variable set, the stack found by its
+    state folder) submits the same backfill object the dialog creates; the daemon runs it."""
+    import subprocess
+    import sys
+
+    home = dev_stack.log_path.parent / "home"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MARKET_ASSETS_", "DAGSTER_", "AWS_"))
+    }
+    env["MARKET_ASSETS_HOME"] = str(home)
+    before = {b["id"] for b in _backfills(dev_stack)}
+    cli = Path(sys.executable).with_name("market-assets")
+    done = subprocess.run(
+        [str(cli), "backfill", "--start", "2024-03-18", "--end", "2024-03-19", "-s", "USDJPY"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BACKFILL_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "submitted to the daemon" in done.stdout and "COMPLETED_SUCCESS" in done.stdout
+    new = [b for b in _backfills(dev_stack) if b["id"] not in before]
+    assert len(new) == 1
+    assert sorted(new[0]["partitionNames"]) == ["2024-03-18|USDJPY", "2024-03-19|USDJPY"]
+    assert {tuple(a["path"]) for a in new[0]["assetSelection"]} == {(a,) for a in ASSETS}
+    runs = _wait_for_backfill(dev_stack, new[0]["id"])
+    assert runs and all(run["status"] == "SUCCESS" for run in runs)

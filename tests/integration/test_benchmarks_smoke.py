@@ -101,6 +101,14 @@ def test_smoke_run_prints_one_json_line_per_benchmark(tmp_path: Path) -> None:
     backfill = next(r for r in benches if r["benchmark"] == "backfill")
     assert [row["scale"] for row in backfill["scaling"]] == ["1x", "4x", "16x"]
 
+    # The ADBC peer ran in the same run, as the pipeline's role, beside the baseline.
+    upsert = next(r for r in benches if r["benchmark"] == "upsert")
+    assert upsert["params"]["peer_role"] == "ma_writer"
+    assert upsert["peer"]["driver"] == "adbc-driver-postgresql"
+    for key in ("rows_per_s", "append_rows_per_s"):
+        assert isinstance(upsert["peer"][key], float)
+    assert {"vs_adbc_upsert", "vs_adbc_append"} <= upsert["ratios"].keys()
+
 
 def test_only_runs_the_named_benchmark_and_unknown_names_are_refused() -> None:
     refused = subprocess.run(

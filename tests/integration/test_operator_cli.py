@@ -101,7 +101,16 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                     )
                 time.sleep(0.5)
             loaded = cli(
-                ["backfill", "--start", SESSIONS[0], "--end", SESSIONS[1], "-s", "USDJPY"],
+                [
+                    "backfill",
+                    "--in-process",
+                    "--start",
+                    SESSIONS[0],
+                    "--end",
+                    SESSIONS[1],
+                    "-s",
+                    "USDJPY",
+                ],
                 clean_env(home),
                 timeout=300,
             )
