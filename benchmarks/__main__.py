@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, tuple[str, tuple[Store, ...]]] = {
     "s3_read": ("benchmarks.s3_read", ("s3",)),
     "redis_memory": ("benchmarks.redis_memory", ("redis",)),
     "backfill": ("benchmarks.backfill", ("postgres", "redis", "s3")),
+    # Starts its own `market-assets dev` stack (benchmarks/devsession.py): no shared store.
+    "daemon_backfill": ("benchmarks.daemon_backfill", ()),
 }
 
 

@@ -98,8 +98,10 @@ def _seed(dagster_home: str, days: int) -> None:
             console.print("[green]company master synced[/]" if ok else "[red]master sync failed[/]")
 
 
-def _run_dagster(dagster_home: str, host: str, port: int) -> None:
-    command = [
+def dagster_dev_command(host: str, port: int) -> list[str]:
+    """`dagster dev` (webserver and daemon) on the project's workspace; run it from
+    PROJECT_ROOT. The daemon-path benchmark starts the same command, so it measures this."""
+    return [
         sys.executable,
         "-m",
         "dagster",
@@ -111,6 +113,10 @@ def _run_dagster(dagster_home: str, host: str, port: int) -> None:
         "-p",
         str(port),
     ]
+
+
+def _run_dagster(dagster_home: str, host: str, port: int) -> None:
+    command = dagster_dev_command(host, port)
     console.print(f"Dagster UI on http://{host}:{port} (Ctrl-C stops everything)")
     _install_stop_handlers()
     from market_assets.devstack.process import parent_death_signal
