@@ -263,6 +263,19 @@ def backfill_figures(
     }
 
 
+class _Clock:
+    """Wall time of the benchmark's own phases (stack start, peer, UI start, ..., stops)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = now - self._last
+        self._last = now
+
+
 @contextlib.contextmanager
 def _sigterm_kept() -> Iterator[None]:
     """A run in this process may leave SIGTERM ignored (see market_assets/cli/dev.py); the
@@ -288,15 +301,21 @@ def run(stack: Any, smoke: bool) -> BenchResult:
     first = LAST_DAY - dt.timedelta(days=size.days - 1)
     dates = [first + dt.timedelta(days=d) for d in range(size.days)]
     names = partition_names(dates, symbols)
+    clock = _Clock()
     with dev_servers(symbols) as servers:
+        clock.mark("stack_start_s")
         peer = _peer(servers, symbols, first, size.days)
+        clock.mark("peer_s")
         with servers.dagster_dev() as dev, DagsterInstance.get() as instance:
+            clock.mark("dagster_dev_start_s")
             launched_at = time.time()
             backfill_id = launch(dev, names)
             backfill, seen = wait_for_backfill(instance, backfill_id, size.timeout_s, dev)
+            clock.mark("backfill_s")
             daemon = backfill_figures(instance, backfill, launched_at, seen, servers.dagster_db_url)
-            daemon["dagster_dev_ready_s"] = dev.ready_s
+        clock.mark("dagster_dev_stop_s")
         daemon["rows"] = stored_bars(servers.market_admin_url)
+    clock.mark("stack_stop_s")
     if daemon["rows"] != peer.rows:
         raise RuntimeError(f"the daemon stored {daemon['rows']} bars, in-process {peer.rows}")
 
@@ -318,6 +337,7 @@ def run(stack: Any, smoke: bool) -> BenchResult:
         },
     )
     result.metrics = {**daemon, "partitions": len(names)}
+    result.metrics["benchmark_phases_s"] = clock.phases
     result.metrics["daemon_over_in_process"] = slower
     result.baseline = {
         "method": "in-process materialize() over ranges of <= 1,000 partitions "

@@ -37,7 +37,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ class DevServers:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=parent_death_signal(signal.SIGINT),
+                preexec_fn=_child_setup(parent_death_signal(signal.SIGINT)),
             )
         dev = DagsterDev(f"http://{HOST}:{port}", log_path, process)
         try:
@@ -144,6 +144,19 @@ class DevServers:
             yield dev
         finally:
             dev.stop()
+
+
+def _child_setup(death_signal: Callable[[], None] | None) -> Callable[[], None]:
+    """In the child before exec: SIGINT back to its default (a shell that starts us in the
+    background ignores it, the child would inherit that, and `dagster dev` maps SIGTERM to
+    SIGINT's handler: it could then be stopped by neither), then the parent-death signal."""
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if death_signal is not None:
+            death_signal()
+
+    return setup
 
 
 @dataclass
