@@ -157,19 +157,30 @@ def _marks(instance: DagsterInstance, run_id: str) -> list[Mark]:
     ]
 
 
-def event_counts(db_url: str, run_ids: Sequence[str]) -> dict[str, Counter[str]]:
-    """Event-log rows per run and event type (DagsterEventType names: the table keeps the
-    legacy values, e.g. PIPELINE_START), counted in the instance's database."""
-    counts: dict[str, Counter[str]] = {run_id: Counter() for run_id in run_ids}
+@dataclass
+class RunEvents:
+    """Event-log rows of one run by DagsterEventType name (the table keeps the legacy values,
+    e.g. PIPELINE_START), and the time span over which each type was written."""
+
+    counts: Counter[str]
+    spans: dict[str, float]
+
+
+def run_events(db_url: str, run_ids: Sequence[str]) -> dict[str, RunEvents]:
+    """Counted in the instance's database (one query for every run)."""
+    out = {run_id: RunEvents(Counter(), {}) for run_id in run_ids}
     with psycopg.connect(conninfo_for(db_url)) as conn:
         rows = conn.execute(
-            "SELECT run_id, coalesce(dagster_event_type, 'log message'), count(*)"
+            "SELECT run_id, coalesce(dagster_event_type, 'log message'), count(*),"
+            " extract(epoch FROM max(timestamp) - min(timestamp))"
             " FROM event_logs WHERE run_id = ANY(%s) GROUP BY 1, 2",
             (list(run_ids),),
         ).fetchall()
-    for run_id, kind, count in rows:
-        counts[run_id][_event_name(kind)] = int(count)
-    return counts
+    for run_id, kind, count, span in rows:
+        name = _event_name(kind)
+        out[run_id].counts[name] = int(count)
+        out[run_id].spans[name] = float(span or 0.0)
+    return out
 
 
 def _event_name(value: str) -> str:
@@ -211,7 +222,7 @@ def backfill_figures(
         )
         for r in records
     ]
-    events = event_counts(db_url, [t.run_id for t in timelines])
+    events = run_events(db_url, [t.run_id for t in timelines])
     ended = backfill.backfill_end_timestamp or done_seen_at
     per_run = []
     for record, line in zip(records, timelines, strict=True):
@@ -221,15 +232,17 @@ def backfill_figures(
             tags.get(ASSET_PARTITION_RANGE_START_TAG),
             tags.get(ASSET_PARTITION_RANGE_END_TAG),
         ]
-        row["partitions"] = events[line.run_id].get("ASSET_MATERIALIZATION", 0) // len(ASSETS)
-        row["events"] = sum(events[line.run_id].values())
+        mine = events[line.run_id]
+        row["partitions"] = mine.counts.get("ASSET_MATERIALIZATION", 0) // len(ASSETS)
+        row["events"] = sum(mine.counts.values())
+        row["planned_events_span_s"] = mine.spans.get("ASSET_MATERIALIZATION_PLANNED")
         per_run.append(row)
     steps: Counter[str] = Counter()
     for line in timelines:
         steps.update(line.steps)
     by_type: Counter[str] = Counter()
-    for counter in events.values():
-        by_type.update(counter)
+    for mine in events.values():
+        by_type.update(mine.counts)
     spans = [(t.started, t.ended) for t in timelines if t.started and t.ended]
     run_seconds = sum(end - start for start, end in spans)
     last_end = max(end for _, end in spans)
@@ -250,6 +263,7 @@ def backfill_figures(
         "run_seconds_total": run_seconds,
         "effective_parallelism": ratio(run_seconds, last_end - first_start),
         "launch_to_start_s": phase("launch_to_start_s"),
+        "enqueue_s": phase("enqueue_s"),
         "queued_s": phase("queued_s"),
         "start_cost_s": phase("start_cost_s"),
         "setup_s": phase("setup_s"),

@@ -92,6 +92,12 @@ class RunTimeline:
         )
 
     @property
+    def enqueue_s(self) -> float | None:
+        """Run created to enqueued: the daemon writing the run's planned events (one per
+        partition and asset) before it submits the run."""
+        return _minus(self.enqueued, self.created)
+
+    @property
     def queued_s(self) -> float | None:
         """Waiting in the run queue (for a slot, and for the coordinator's next tick)."""
         return _minus(self.dequeued, self.enqueued)
@@ -126,6 +132,7 @@ class RunTimeline:
             "created_s": self.created - origin,
             "ended_s": _minus(self.ended, origin),
             "launch_to_start_s": self.launch_to_start_s,
+            "enqueue_s": self.enqueue_s,
             "queued_s": self.queued_s,
             "start_cost_s": self.start_cost_s,
             "setup_s": self.setup_s,

@@ -30,6 +30,7 @@ def _marks() -> list[Mark]:
 def test_a_run_is_cut_into_queue_start_setup_steps_and_teardown() -> None:
     line = RunTimeline.from_marks("r1", 99.0, reversed(_marks()))  # order does not matter
 
+    assert line.enqueue_s == pytest.approx(1.0)
     assert line.queued_s == pytest.approx(4.0)
     assert line.start_cost_s == pytest.approx(6.0)
     assert line.launch_to_start_s == pytest.approx(11.0)
@@ -49,6 +50,7 @@ def test_the_run_record_times_win_and_missing_phases_are_none() -> None:
     assert line.launch_to_start_s == pytest.approx(10.0)
     assert line.duration_s == pytest.approx(21.0)
     assert line.queued_s is None and line.start_cost_s is None and line.teardown_s is None
+    assert line.enqueue_s is None
     assert line.steps == {}  # a step that never finished has no duration
 
 
