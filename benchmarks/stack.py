@@ -139,6 +139,19 @@ class BenchStack:
         self.embedded: dict[str, bool] = {}
         self.server_versions: dict[str, str] = {}
 
+    @classmethod
+    def attach(cls, pg_admin_url: str, redis_url: str, s3_endpoint: S3Endpoint) -> BenchStack:
+        """A stack on servers someone else runs and stops (the daemon benchmark's dev stack):
+        the bench database, roles and bucket are prepared on them; `stop` stops nothing."""
+        stack = cls(("postgres", "redis", "s3"))
+        stack.pg_admin_url = pg_admin_url
+        stack.redis_url = redis_url
+        stack.s3_endpoint = s3_endpoint
+        stack.embedded = {"postgres": False, "redis": False, "s3": False}
+        stack._bootstrap_postgres()
+        stack._s3_resource("").ensure_bucket()
+        return stack
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> BenchStack:

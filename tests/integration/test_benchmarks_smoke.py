@@ -109,6 +109,17 @@ def test_smoke_run_prints_one_json_line_per_benchmark(tmp_path: Path) -> None:
         assert isinstance(upsert["peer"][key], float)
     assert {"vs_adbc_upsert", "vs_adbc_append"} <= upsert["ratios"].keys()
 
+    # The UI's backfill through the daemon: one run per symbol (Dagster 1.13 fixes the
+    # dimension with fewer selected values), the same bars as the in-process peer, and
+    # nothing of its dev stack (servers, webserver, daemon, code servers, workers) left alive.
+    daemon = next(r for r in benches if r["benchmark"] == "daemon_backfill")
+    symbols, partitions = daemon["params"]["symbols"], daemon["params"]["partitions"]
+    assert daemon["metrics"]["runs"] == len(symbols) == len(daemon["metrics"]["per_run"])
+    assert sum(run["partitions"] for run in daemon["metrics"]["per_run"]) == partitions
+    assert daemon["metrics"]["rows"] == daemon["baseline"]["rows"] > 0
+    assert daemon["metrics"]["events"] > 0
+    assert daemon["params"]["leftover_processes"] == []
+
 
 def test_only_runs_the_named_benchmark_and_unknown_names_are_refused() -> None:
     refused = subprocess.run(
