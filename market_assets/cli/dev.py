@@ -160,13 +160,14 @@ def _seed(dagster_home: str, days: int) -> None:
 
 
 def dagster_dev_command(host: str, port: int) -> list[str]:
-    """`dagster dev` (webserver and daemon) on the project's workspace (the workspace file
-    names its own working directory, so any folder will do). The daemon-path benchmark starts
-    the same command, so it measures this."""
+    """`dg dev` (webserver and daemon) on the project's workspace (the workspace file names
+    its own working directory, so any folder will do). With `-w` it runs Dagster's own dev
+    server directly (`dagster dev` is superseded by it); the daemon-path benchmark starts the
+    same command, so it measures this."""
     return [
         sys.executable,
-        "-m",
-        "dagster",
+        "-c",
+        "import sys; from dagster_dg_cli.cli import main; sys.argv[0] = 'dg'; sys.exit(main())",
         "dev",
         "-w",
         str(s.PROJECT_ROOT / "workspace.yaml"),

@@ -79,11 +79,14 @@ def stack_environment(state: Path, *, durable: bool = True) -> Iterator[StackEnv
                     s.PG_OWNER_URL: as_role(bootstrap.OWNER, passwords.owner),
                     s.PG_URL: as_role(bootstrap.WRITER, passwords.writer),
                     s.PG_READER_URL: as_role(bootstrap.READER, passwords.reader),
-                    s.DAGSTER_PG_URL: as_role(
-                        bootstrap.DAGSTER, passwords.dagster, DAGSTER_DB
-                    ).replace("postgresql://", "postgresql+psycopg2://", 1),
                 }
             )
+            # A Dagster instance on a server of its own (DAGSTER_PG_URL given) is kept, so a
+            # crash of the data store need not stop the orchestrator; else the embedded one.
+            if not _given(s.DAGSTER_PG_URL):
+                env.variables[s.DAGSTER_PG_URL] = as_role(
+                    bootstrap.DAGSTER, passwords.dagster, DAGSTER_DB
+                ).replace("postgresql://", "postgresql+psycopg2://", 1)
         if want_redis:
             assert server is not None
             env.variables[s.REDIS_URL] = server.redis_url

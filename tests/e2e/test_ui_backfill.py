@@ -299,6 +299,18 @@ def test_ui_backfill_three_days_two_symbols(dev_stack: DevStack, page: Any) -> N
         page.get_by_text("schema_contract", exact=True).first.click()
         expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
         _shot(page, "05_asset_checks_raw_bars")
+
+        # The asset's page shows the bar contract's columns (dagster/column_schema in the
+        # definition) and the partition's row count (dagster/row_count of its materialization).
+        page.goto(
+            f"{dev_stack.base_url}/assets/raw_bars?view=overview", wait_until="domcontentloaded"
+        )
+        expect(page.get_by_text("adj_factor", exact=True).first).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        expect(page.get_by_text("session_date", exact=True).first).to_be_visible()
+        expect(page.get_by_text("Row count", exact=False).first).to_be_visible()
+        _shot(page, "06_asset_overview_schema_rows")
     except BaseException:
         with contextlib.suppress(Exception):
             _shot(page, "failure")
