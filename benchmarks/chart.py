@@ -20,8 +20,10 @@ Debian's chromium through Playwright (executablePath /usr/bin/chromium), launche
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -72,48 +74,52 @@ def _baseline_sql(schema: str) -> sa.TextClause:
     )
 
 
-def _time_page(browser: Any, url: str) -> tuple[float, float, int, float, float]:
-    """(wall s to the marker, the page's own ms, candles drawn, second visit s, redraw s) in
-    a fresh context: cold cache first, then the same URL again, then the form resubmitted."""
+@contextlib.contextmanager
+def _fresh_page(browser: Any) -> Iterator[Any]:
+    """A page in a new browser context: nothing cached, closed afterwards."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        t0 = time.perf_counter()
-        page.goto(url, wait_until="commit")
-        page.wait_for_selector('body[data-ready="1"]', state="attached")
-        wall = time.perf_counter() - t0
+        yield page
+    finally:
+        context.close()
+
+
+def _until_ready(page: Any, start: float) -> float:
+    """Seconds from `start` until the page marks itself drawn (`data-ready="1"`)."""
+    page.wait_for_selector('body[data-ready="1"]', state="attached")
+    return time.perf_counter() - start
+
+
+def _visit(page: Any, url: str) -> float:
+    start = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    return _until_ready(page, start)
+
+
+def _time_page(browser: Any, url: str) -> tuple[float, float, int, float, float]:
+    """(wall s to the marker, the page's own ms, candles drawn, second visit s, redraw s) in
+    a fresh context: cold cache first, then the same URL again, then the form resubmitted."""
+    with _fresh_page(browser) as page:
+        wall = _visit(page, url)
         error = page.get_attribute("body", "data-error")
         if error:
             raise RuntimeError(f"the chart page failed: {error}")
         own_ms = float(page.get_attribute("body", "data-drawn-ms") or "nan")
         candles = int(page.get_attribute("body", "data-candles") or "0")
-        t1 = time.perf_counter()  # a second visit: a new navigation, plotly.js from the cache
-        page.goto(url, wait_until="commit")
-        page.wait_for_selector('body[data-ready="1"]', state="attached")
-        warm = time.perf_counter() - t1
-        t2 = time.perf_counter()
+        warm = _visit(page, url)  # a second visit: a new navigation, plotly.js from the cache
+        start = time.perf_counter()
         page.click("button[type=submit]")  # sets data-ready="0" before it returns
-        page.wait_for_selector('body[data-ready="1"]', state="attached")
-        redraw = time.perf_counter() - t2
+        redraw = _until_ready(page, start)
         return wall, own_ms, candles, warm, redraw
-    finally:
-        context.close()
 
 
 def _time_empty_page(browser: Any, url: str) -> float:
     """The page without a symbol in a fresh context: plotly.js and the scripts only, no data
     (what a first visit costs before any bar is read)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        t0 = time.perf_counter()
-        page.goto(url, wait_until="commit")
-        page.wait_for_selector('body[data-ready="1"]', state="attached")
-        return time.perf_counter() - t0
-    finally:
-        context.close()
+    with _fresh_page(browser) as page:
+        return _visit(page, url)
 
 
 def run(stack: BenchStack, smoke: bool) -> BenchResult:

@@ -51,7 +51,7 @@ from benchmarks.backfill import LAST_DAY, backfill_symbols, batched_backfill
 from benchmarks.devsession import DagsterDev, DevServers, dev_servers
 from benchmarks.run_timeline import Mark, RunTimeline, max_overlap
 from market_assets.core import settings as s
-from market_assets.core.partition_keys import partition_key
+from market_assets.operations.daemon_backfill import partition_names
 from resources.postgres import conninfo_for
 
 NAME = "daemon_backfill"
@@ -102,11 +102,6 @@ SIZES: dict[bool, Size] = {
     True: Size(symbols=2, days=5, timeout_s=600.0),
     False: Size(symbols=10, days=365, timeout_s=3600.0),
 }
-
-
-def partition_names(dates: Sequence[dt.date], symbols: Sequence[str]) -> list[str]:
-    """Every key of a date range x symbol subset, date-major, as the dialog explodes them."""
-    return [partition_key(day, symbol) for day in dates for symbol in symbols]
 
 
 def backfill_params(names: Sequence[str]) -> dict[str, Any]:
@@ -313,8 +308,9 @@ def run(stack: Any, smoke: bool) -> BenchResult:
     started = time.perf_counter()
     symbols = backfill_symbols(size.symbols)
     first = LAST_DAY - dt.timedelta(days=size.days - 1)
-    dates = [first + dt.timedelta(days=d) for d in range(size.days)]
-    names = partition_names(dates, symbols)
+    # Every key of the range x symbols, date-major, as the dialog explodes them (and as
+    # `market-assets backfill` submits them).
+    names = partition_names(first, LAST_DAY, symbols)
     clock = _Clock()
     with dev_servers(symbols) as servers:
         clock.mark("stack_start_s")

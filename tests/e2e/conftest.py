@@ -31,6 +31,62 @@ SERVER_INFO_TIMEOUT_S = 150.0
 ASSETS_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
 
+# Debian's chromium, driven by Playwright (it cannot download a browser here).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+
+
+def require_chromium() -> None:
+    """Skip without chromium or Playwright, except on CI (CI=true), where that is a failure.
+    Browser modules call it from a module-scoped autouse fixture, before any stack starts."""
+    problems = []
+    if not CHROMIUM.exists():
+        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problems.append("the playwright package is not installed")
+    if problems:
+        reason = "; ".join(problems)
+        if IN_CI:
+            pytest.fail(f"browser test cannot run on CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def browser_context(viewport: dict[str, int], timeout_ms: int) -> Iterator[Any]:
+    """A fresh headless chromium context; the browser is closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(viewport=viewport)
+            context.set_default_timeout(timeout_ms)
+            yield context
+        finally:
+            browser.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    """A full-page screenshot kept under artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path.relative_to(PROJECT_ROOT)}")
+    return path
+
 
 @dataclass(frozen=True)
 class DevStack:

@@ -10,7 +10,6 @@ over a reader on the reader role. Screenshots go to ``artifacts/screenshots/``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,21 +27,10 @@ from market_assets.read.reader import BarReader
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
-from tests.e2e.conftest import PROJECT_ROOT
+from tests.e2e.conftest import browser_context, require_chromium, shot
 from tests.integration.runs import materialize_range
-from tests.plugins.stores import DbTarget
+from tests.plugins.stores import DbTarget, store_environment
 
-CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 60_000
 SYMBOL = "EURUSD"
 DAYS = [dt.date(2024, 3, 11), dt.date(2024, 3, 12), dt.date(2024, 3, 13)]
@@ -55,18 +43,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(
 
 @pytest.fixture(scope="module", autouse=True)
 def _require_chromium() -> None:
-    """Skip without chromium or Playwright, except on CI (CI=true), where that is a failure."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the playwright package is not installed")
-    if problems:
-        if IN_CI:
-            pytest.fail(f"browser test cannot run on CI: {'; '.join(problems)}", pytrace=False)
-        pytest.skip("; ".join(problems))
+    require_chromium()
 
 
 @pytest.fixture
@@ -105,19 +82,9 @@ def chart_url(reader: BarReader) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.set_default_timeout(TIMEOUT_MS)
-            context.route("http*://**", _local_only)
-            yield context.new_page()
-        finally:
-            browser.close()
+    with browser_context({"width": 1400, "height": 900}, TIMEOUT_MS) as context:
+        context.route("http*://**", _local_only)
+        yield context.new_page()
 
 
 def _local_only(route: Any) -> None:
@@ -138,14 +105,6 @@ def _drawn(page: Any) -> int:
     return int(page.get_attribute("body", "data-candles"))
 
 
-def _shot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path.relative_to(PROJECT_ROOT)}")
-    return path
-
-
 def test_the_page_draws_what_the_read_path_returns(
     chart_url: str, reader: BarReader, page: Any
 ) -> None:
@@ -160,7 +119,7 @@ def test_the_page_draws_what_the_read_path_returns(
     assert flagged.first.get_attribute("data-session") == QUARANTINED.isoformat()
     assert "ohlc_sanity" in flagged.first.inner_text()
     assert "read stats" in page.inner_text("#summary")
-    assert _shot(page, "chart_eurusd_h1").stat().st_size > 0
+    assert shot(page, "chart_eurusd_h1").stat().st_size > 0
 
     # the form: another timeframe, the URL follows
     page.select_option("select[name=tf]", "D1")
@@ -181,7 +140,6 @@ def test_bars_plot_writes_a_chart_that_draws_offline(
     db: DbTarget,
     redis_store: RedisResource,
     s3_store: S3Resource,
-    s3_server: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     page: Any,
@@ -190,16 +148,7 @@ def test_bars_plot_writes_a_chart_that_draws_offline(
 
     environment = {
         s.HOME: str(tmp_path / "no-stack"),
-        s.PG_READER_URL: db.reader_url,
-        s.PG_SCHEMA: db.schema,
-        s.REDIS_URL: redis_store.url,
-        s.REDIS_PREFIX: redis_store.key_prefix,
-        s.S3_ENDPOINT: s3_server.endpoint_url,
-        s.S3_BUCKET: s3_store.bucket,
-        s.S3_PREFIX: s3_store.prefix,
-        s.S3_ACCESS_KEY: s3_server.access_key,
-        s.S3_SECRET_KEY: s3_server.secret_key,
-        s.S3_REGION: s3_server.region,
+        **store_environment(db.reader_url, db.schema, redis_store, s3_store, s.PG_READER_URL),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -214,4 +163,4 @@ def test_bars_plot_writes_a_chart_that_draws_offline(
     page.goto(out.as_uri())
     assert _drawn(page) == expected
     assert page.locator("#quality li[data-session]").count() == 1
-    _shot(page, "chart_eurusd_h1_plot_file")
+    shot(page, "chart_eurusd_h1_plot_file")

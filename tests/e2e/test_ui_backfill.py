@@ -29,11 +29,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_ROOT, DevStack
+from tests.e2e.conftest import PROJECT_ROOT, DevStack, browser_context, require_chromium, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 LOCATION = "market_assets"
 GROUP = "ohlcv"
 ASSETS = ("raw_bars", "db_bars", "bar_rollups", "bar_snapshots")
@@ -51,14 +48,6 @@ PARTITIONS = frozenset(f"{day}|{symbol}" for day in DATES for symbol in SYMBOLS)
 EXPECTED_RUNS = len(SYMBOLS)  # 2
 BACKFILL_TIMEOUT_S = 600.0
 UI_TIMEOUT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -111,45 +100,13 @@ query ($path: [String!]!, $name: String!) {
 
 @pytest.fixture(scope="module", autouse=True)
 def _require_chromium() -> None:
-    """Skip without chromium or Playwright, except on CI (CI=true), where that is a failure.
-
-    Module-scoped and autouse, so it runs before the dev stack is started."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the playwright package is not installed")
-    if problems:
-        reason = "; ".join(problems)
-        if IN_CI:
-            pytest.fail(f"browser test cannot run on CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_chromium()
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1600, "height": 1000})
-            context.set_default_timeout(UI_TIMEOUT_MS)
-            yield context.new_page()
-        finally:
-            browser.close()
-
-
-def _shot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path.relative_to(PROJECT_ROOT)}")
-    return path
+    with browser_context({"width": 1600, "height": 1000}, UI_TIMEOUT_MS) as context:
+        yield context.new_page()
 
 
 def _backfills(stack: DevStack) -> list[dict[str, Any]]:
@@ -165,7 +122,7 @@ def _launch_backfill_in_ui(stack: DevStack, page: Any) -> None:
     page.goto(f"{stack.base_url}/assets/raw_bars", wait_until="domcontentloaded")
     expect(page.get_by_role("button", name="Materialize…")).to_be_visible()
     expect(page.get_by_text("Base-timeframe bars per session")).to_be_visible()
-    _shot(page, "01_asset_raw_bars")
+    shot(page, "01_asset_raw_bars")
 
     page.goto(
         f"{stack.base_url}/locations/{LOCATION}/asset-groups/{GROUP}",
@@ -191,7 +148,7 @@ def _launch_backfill_in_ui(stack: DevStack, page: Any) -> None:
     expect(picker).to_have_count(0)
 
     expect(dialog.get_by_text(f"{len(PARTITIONS)} partitions", exact=True)).to_be_visible()
-    _shot(page, "02_backfill_dialog")
+    shot(page, "02_backfill_dialog")
     dialog.get_by_role("button", name="Launch backfill").click()
     expect(dialog).to_have_count(0, timeout=120_000)
 
@@ -280,14 +237,14 @@ def test_ui_backfill_three_days_two_symbols(dev_stack: DevStack, page: Any) -> N
         page.goto(f"{dev_stack.base_url}/runs/b/{backfill_id}", wait_until="domcontentloaded")
         expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
         expect(page.get_by_text("100% completed")).to_have_count(len(ASSETS))
-        _shot(page, "03_backfill_done")
+        shot(page, "03_backfill_done")
         page.goto(
             f"{dev_stack.base_url}/runs/b/{backfill_id}?tab=runs", wait_until="domcontentloaded"
         )
         for run_id in run_ids:
             expect(page.get_by_text(run_id[:8]).first).to_be_visible()
         expect(page.get_by_text("Success", exact=True)).to_have_count(len(run_ids))
-        _shot(page, "04_backfill_runs")
+        shot(page, "04_backfill_runs")
 
         page.goto(
             f"{dev_stack.base_url}/assets/raw_bars?view=checks", wait_until="domcontentloaded"
@@ -298,7 +255,7 @@ def test_ui_backfill_three_days_two_symbols(dev_stack: DevStack, page: Any) -> N
         expect(page.get_by_text("Succeeded", exact=True)).to_have_count(len(RAW_BARS_CHECKS))
         page.get_by_text("schema_contract", exact=True).first.click()
         expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
-        _shot(page, "05_asset_checks_raw_bars")
+        shot(page, "05_asset_checks_raw_bars")
 
         # The asset's page shows the bar contract's columns (dagster/column_schema in the
         # definition) and the partition's row count (dagster/row_count of its materialization).
@@ -310,10 +267,10 @@ def test_ui_backfill_three_days_two_symbols(dev_stack: DevStack, page: Any) -> N
         )
         expect(page.get_by_text("session_date", exact=True).first).to_be_visible()
         expect(page.get_by_text("Row count", exact=False).first).to_be_visible()
-        _shot(page, "06_asset_overview_schema_rows")
+        shot(page, "06_asset_overview_schema_rows")
     except BaseException:
         with contextlib.suppress(Exception):
-            _shot(page, "failure")
+            shot(page, "failure")
         raise
 
     _assert_materialized_and_checked(dev_stack, run_ids)

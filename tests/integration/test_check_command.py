@@ -10,13 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from market_assets.cli.app import app
-from market_assets.core import settings as s
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
 from tests.integration.test_bar_checks import PART, load_parts
 from tests.integration.test_quality_checks import _drop_last_rows
-from tests.plugins.stores import DbTarget
+from tests.plugins.stores import DbTarget, store_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -31,21 +30,9 @@ def configured(
     s3_store: S3Resource,
     postgres: PostgresResource,
     redis_store: RedisResource,
-    redis_url: str,
 ) -> S3Resource:
     load_parts(s3_store, postgres, redis_store)
-    for name, value in {
-        s.PG_URL: db.writer_url,
-        s.PG_SCHEMA: db.schema,
-        s.REDIS_URL: redis_url,
-        s.REDIS_PREFIX: redis_store.key_prefix,
-        s.S3_ENDPOINT: s3_store.endpoint_url,
-        s.S3_BUCKET: s3_store.bucket,
-        s.S3_PREFIX: s3_store.prefix,
-        s.S3_ACCESS_KEY: s3_store.access_key_id,
-        s.S3_SECRET_KEY: s3_store.secret_access_key,
-        s.S3_REGION: s3_store.region,
-    }.items():
+    for name, value in store_environment(db.writer_url, db.schema, redis_store, s3_store).items():
         monkeypatch.setenv(name, str(value))
     return s3_store
 

@@ -31,7 +31,7 @@ from resources.redis import RedisResource
 from resources.s3 import S3Resource
 from resources.sources.generator import GeneratorSource
 from tests.integration.test_landing import _stored, _upload
-from tests.plugins.stores import DbTarget
+from tests.plugins.stores import DbTarget, store_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -60,7 +60,6 @@ def configured(
     db: DbTarget,
     s3_store: S3Resource,
     redis_store: RedisResource,
-    redis_url: str,
 ) -> Iterator[Path]:
     """The stores of this test in the environment, every symbol's bars from the landing zone,
     and an instance folder; yields the path the user's vendor file will have."""
@@ -68,16 +67,7 @@ def configured(
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     for name, value in {
-        s.PG_URL: db.writer_url,
-        s.PG_SCHEMA: db.schema,
-        s.REDIS_URL: redis_url,
-        s.REDIS_PREFIX: redis_store.key_prefix,
-        s.S3_ENDPOINT: s3_store.endpoint_url,
-        s.S3_BUCKET: s3_store.bucket,
-        s.S3_PREFIX: s3_store.prefix,
-        s.S3_ACCESS_KEY: s3_store.access_key_id,
-        s.S3_SECRET_KEY: s3_store.secret_access_key,
-        s.S3_REGION: s3_store.region,
+        **store_environment(db.writer_url, db.schema, redis_store, s3_store),
         s.SOURCE_OVERRIDE: "landing",
         s.DAGSTER_HOME: home,
     }.items():

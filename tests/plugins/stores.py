@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from market_assets.core import settings
 from market_assets.db import bootstrap, migrate
 from resources.postgres import PostgresResource, conninfo_for
 from resources.redis import RedisResource
@@ -158,3 +159,26 @@ def s3_store(s3_server, s3_bucket: str) -> Iterator[S3Resource]:  # type: ignore
     )
     yield resource
     resource.delete_prefix("")
+
+
+def store_environment(
+    pg_url: str,
+    schema: str,
+    redis_store: RedisResource,
+    s3_store: S3Resource,
+    pg_variable: str = settings.PG_URL,
+) -> dict[str, str]:
+    """This test's stores as the environment a CLI command reads (the role's URL under
+    `pg_variable`), for tests that run commands against the session's servers."""
+    return {
+        pg_variable: pg_url,
+        settings.PG_SCHEMA: schema,
+        settings.REDIS_URL: redis_store.url,
+        settings.REDIS_PREFIX: redis_store.key_prefix,
+        settings.S3_ENDPOINT: str(s3_store.endpoint_url),
+        settings.S3_BUCKET: s3_store.bucket,
+        settings.S3_PREFIX: s3_store.prefix,
+        settings.S3_ACCESS_KEY: str(s3_store.access_key_id),
+        settings.S3_SECRET_KEY: str(s3_store.secret_access_key),
+        settings.S3_REGION: s3_store.region,
+    }

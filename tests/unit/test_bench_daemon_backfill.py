@@ -10,8 +10,9 @@ import datetime as dt
 
 import pytest
 
-from benchmarks.daemon_backfill import ASSETS, backfill_params, partition_names
+from benchmarks.daemon_backfill import ASSETS, backfill_params
 from benchmarks.run_timeline import Mark, RunTimeline, max_overlap
+from market_assets.operations.daemon_backfill import partition_names
 
 
 def _marks() -> list[Mark]:
@@ -62,8 +63,7 @@ def test_max_overlap_counts_runs_at_once_and_touching_runs_do_not_overlap() -> N
 
 
 def test_the_request_is_the_dialogs_every_key_of_the_range_and_the_four_assets() -> None:
-    dates = [dt.date(2024, 12, 30), dt.date(2024, 12, 31)]
-    names = partition_names(dates, ["USDJPY", "7203"])
+    names = partition_names(dt.date(2024, 12, 30), dt.date(2024, 12, 31), ["USDJPY", "7203"])
 
     assert names == ["2024-12-30|USDJPY", "2024-12-30|7203", "2024-12-31|USDJPY", "2024-12-31|7203"]
     params = backfill_params(names)
