@@ -174,8 +174,8 @@ def calendar_timezone(code: str) -> str:
 
 
 def _exchange_schedule(code: str) -> _Schedule:
-    calendar = exchange_calendar(code)
-    sched = calendar.schedule
+    sched = exchange_calendar(code).schedule
+    first, last = calendar_bounds(code)
     return _Schedule(
         code=code,
         days=sched.index.values.astype("datetime64[D]"),
@@ -183,8 +183,8 @@ def _exchange_schedule(code: str) -> _Schedule:
         break_starts=_ns(sched["break_start"]),
         break_ends=_ns(sched["break_end"]),
         closes=_ns(sched["close"]),
-        first=calendar_bounds(code)[0],
-        last=calendar_bounds(code)[1],
+        first=first,
+        last=last,
     )
 
 

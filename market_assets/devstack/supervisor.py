@@ -64,7 +64,6 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.gave_up: str | None = None
-        self.restarted: list[str] = []
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="stack-supervisor", daemon=True)
@@ -112,7 +111,6 @@ class Supervisor:
                 self._give_up(f"{where} cannot be started again; stopping the stack")
             return
         watch.down = False
-        self.restarted.append(server.name)
         self._report(f"{where} is back (pid {server.pid})")
 
     def _give_up(self, message: str) -> None:

@@ -24,8 +24,6 @@ from market_assets.core.universe import (
 from resources.postgres import PostgresResource
 from resources.queries import query
 
-PARTITIONS_NAME = SYMBOLS_PARTITIONS
-
 
 def non_company_symbols(universe: Universe | None = None) -> list[str]:
     """Active universe instruments that the company master does not cover."""
@@ -55,9 +53,14 @@ def register_symbols(
     instance: DagsterInstance, active_codes: Iterable[str], universe: Universe | None = None
 ) -> list[str]:
     """Add the missing scheduled symbols as dynamic partitions; returns the keys added."""
-    wanted = scheduled_symbols(active_codes, universe)
-    have = set(instance.get_dynamic_partitions(PARTITIONS_NAME))
-    added = [s for s in wanted if s not in have]
+    return add_symbol_partitions(instance, scheduled_symbols(active_codes, universe))
+
+
+def add_symbol_partitions(instance: DagsterInstance, symbols: Iterable[str]) -> list[str]:
+    """Add the symbols that are not yet `symbols` partitions, in the order given (Dagster
+    orders dynamic keys by registration); returns the keys added."""
+    have = set(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
+    added = [s for s in dict.fromkeys(symbols) if s not in have]
     if added:
-        instance.add_dynamic_partitions(PARTITIONS_NAME, added)
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS, added)
     return added

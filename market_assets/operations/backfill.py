@@ -19,6 +19,7 @@ from market_assets.composition import definitions_resources
 from market_assets.core.names import RAW_BARS
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import RunWindow, plan_runs
+from market_assets.masters.registration import add_symbol_partitions
 from market_assets.operations.progress import (
     ProgressFn,
     Step,
@@ -40,12 +41,8 @@ def console_run_config(level: str = "INFO") -> dict[str, object]:
 
 def register_symbols(instance: DagsterInstance, chosen: list[str]) -> list[str]:
     """Add the chosen symbols that are not yet partitions; the registered keys, in order."""
-    registered = instance.get_dynamic_partitions(SYMBOLS_PARTITIONS)
-    missing = [s for s in chosen if s not in registered]
-    if missing:
-        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS, missing)
-        registered = instance.get_dynamic_partitions(SYMBOLS_PARTITIONS)
-    return list(registered)
+    add_symbol_partitions(instance, chosen)
+    return list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
 
 
 def run_backfill(

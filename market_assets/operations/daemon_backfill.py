@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, RunsFilter
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.tags import BACKFILL_ID_TAG
 from dagster._core.utils import make_new_backfill_id
 
 from market_assets.core.partition_keys import partition_key
@@ -90,6 +91,18 @@ class BackfillOutcome:
         return self.status in SUCCEEDED
 
 
+def _partitions_done(backfill: PartitionBackfill) -> tuple[int, int]:
+    """(materialised, targeted) partitions of the backfill's first asset by name."""
+    data = backfill.asset_backfill_data
+    if data is None or not data.target_subset.asset_keys:
+        return 0, 0
+    anchor = min(data.target_subset.asset_keys, key=lambda k: k.to_user_string())
+    total = len(data.target_subset.get_partitions_subset(anchor))
+    if anchor not in data.materialized_subset.asset_keys:
+        return 0, total
+    return len(data.materialized_subset.get_partitions_subset(anchor)), total
+
+
 def wait_for_backfill(
     instance: DagsterInstance,
     backfill_id: str,
@@ -100,38 +113,20 @@ def wait_for_backfill(
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillOutcome:
     """Follow the backfill until the daemon finishes it; a Step each time more partitions of
-    the first selected asset are materialised (partitions of it, as the UI counts them)."""
+    one of its assets (the first by name: every asset has the same partitions) are done."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     reported = -1
     while True:
         backfill = instance.get_backfill(backfill_id)
         if backfill is None:
             raise LookupError(f"backfill {backfill_id} is not in the instance")
-        data = backfill.asset_backfill_data
-        if data is not None:
-            target = data.target_subset
-            keys = sorted(target.asset_keys, key=lambda k: k.to_user_string())
-            anchor = keys[0] if keys else None
-            total = len(target.get_partitions_subset(anchor)) if anchor is not None else 0
-            done = (
-                len(data.materialized_subset.get_partitions_subset(anchor))
-                if anchor is not None and anchor in data.materialized_subset.asset_keys
-                else 0
-            )
-            if done != reported:
-                step = Step(backfill.status.value.lower(), done - max(reported, 0), total)
-                report(progress, step)
-                reported = done
+        done, total = _partitions_done(backfill)
+        if done != reported:
+            report(progress, Step(backfill.status.value.lower(), done - max(reported, 0), total))
+            reported = done
         if backfill.status in DONE:
-            runs = len(instance.get_run_ids(filters=_runs_of(backfill_id)))
+            runs = len(instance.get_run_ids(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})))
             return BackfillOutcome(backfill_id, backfill.status, runs)
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"backfill {backfill_id} still {backfill.status.value}")
         sleep(poll_s)
-
-
-def _runs_of(backfill_id: str):  # type: ignore[no-untyped-def]
-    from dagster import RunsFilter
-    from dagster._core.storage.tags import BACKFILL_ID_TAG
-
-    return RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})

@@ -27,13 +27,13 @@ from dagster import (
 )
 
 from market_assets.core.calendars import CalendarError, sessions_in_range
+from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import capped_windows
 from market_assets.core.settings import automation_enabled, new_symbol_sessions
 from market_assets.core.universe import default_universe, symbol_for_jquants_code
 from market_assets.defs.ohlcv.jobs import ohlcv_job
 from market_assets.defs.ohlcv.partitions import symbols
 from market_assets.masters.registration import (
-    PARTITIONS_NAME,
     active_company_codes,
     scheduled_symbols,
 )
@@ -97,7 +97,7 @@ def new_symbols_sensor(
 ) -> SensorResult | SkipReason:
     cursor = json.loads(context.cursor) if context.cursor else {}
     activated, last_change = _activated_since(postgres, cursor.get("change_id"))
-    registered = list(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
+    registered = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
     have = set(registered)
     missing = [s for s in scheduled_symbols(active_company_codes(postgres)) if s not in have]
     new = sorted(set(missing) | set(activated))

@@ -17,6 +17,7 @@ from dagster import (
     sensor,
 )
 
+from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import plan_touched_runs
 from market_assets.defs.ohlcv.jobs import ohlcv_job
 from market_assets.defs.ohlcv.partitions import symbols
@@ -62,7 +63,7 @@ def landing_files_sensor(
         except SourceError as exc:
             context.log.warning(str(exc))
             bad.append(f)
-    registered = list(context.instance.get_dynamic_partitions(symbols.name))
+    registered = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
     new_symbols = sorted(s for s in touched if s not in registered)
     with postgres.transaction() as conn:
         record_files(conn, good, "processed")
