@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, tuple[Store, ...]]] = {
     "redis_memory": ("benchmarks.redis_memory", ("redis",)),
     "backfill": ("benchmarks.backfill", ("postgres", "redis", "s3")),
     "chart": ("benchmarks.chart", ("postgres", "redis")),
+    "event_log": ("benchmarks.event_log", ("postgres",)),
     # Starts its own `market-assets dev` stack (benchmarks/devsession.py): no shared store.
     "daemon_backfill": ("benchmarks.daemon_backfill", ()),
 }

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import signal
 import time
 from collections import Counter
@@ -102,6 +103,25 @@ SIZES: dict[bool, Size] = {
     True: Size(symbols=2, days=5, timeout_s=600.0),
     False: Size(symbols=10, days=365, timeout_s=3600.0),
 }
+
+
+#: `SYMBOLSxDAYS` (e.g. 10x91) overrides the full size: a measurement between smoke and full.
+SIZE_VARIABLE = "MARKET_ASSETS_BENCH_DAEMON_SIZE"
+
+
+def chosen_size(smoke: bool) -> Size:
+    """The size of this run: smoke, full, or full overridden by SIZE_VARIABLE."""
+    size = SIZES[smoke]
+    given = os.environ.get(SIZE_VARIABLE, "").strip()
+    if smoke or not given:
+        return size
+    try:
+        symbols, days = (int(part) for part in given.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{SIZE_VARIABLE} must look like 10x91, got {given!r}") from None
+    if not (1 <= symbols <= 100 and 1 <= days <= 366):
+        raise ValueError(f"{SIZE_VARIABLE}: 1-100 symbols x 1-366 days, got {given!r}")
+    return Size(symbols=symbols, days=days, timeout_s=size.timeout_s)
 
 
 def backfill_params(names: Sequence[str]) -> dict[str, Any]:
@@ -304,7 +324,7 @@ def _peer(servers: DevServers, symbols: list[str], first: dt.date, days: int) ->
 def run(stack: Any, smoke: bool) -> BenchResult:
     """`stack` is unused: this benchmark runs on the dev stack it starts (see module doc)."""
     del stack
-    size = SIZES[smoke]
+    size = chosen_size(smoke)
     started = time.perf_counter()
     symbols = backfill_symbols(size.symbols)
     first = LAST_DAY - dt.timedelta(days=size.days - 1)

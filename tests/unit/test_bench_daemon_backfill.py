@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from benchmarks.daemon_backfill import ASSETS, backfill_params
+from benchmarks.daemon_backfill import ASSETS, SIZE_VARIABLE, SIZES, backfill_params, chosen_size
 from benchmarks.run_timeline import Mark, RunTimeline, max_overlap
 from market_assets.operations.daemon_backfill import partition_names
 
@@ -74,3 +74,16 @@ def test_the_request_is_the_dialogs_every_key_of_the_range_and_the_four_assets()
         "fromFailure": False,
     }
     assert ASSETS == ("raw_bars", "db_bars", "bar_rollups", "bar_snapshots")
+
+
+def test_a_size_between_smoke_and_full_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIZE_VARIABLE, "10x91")
+    size = chosen_size(smoke=False)
+    assert (size.symbols, size.days) == (10, 91)
+    assert chosen_size(smoke=True) == SIZES[True]  # CI's smoke run ignores it
+    monkeypatch.setenv(SIZE_VARIABLE, "ten by 91")
+    with pytest.raises(ValueError, match="10x91"):
+        chosen_size(smoke=False)
+    monkeypatch.setenv(SIZE_VARIABLE, "0x91")
+    with pytest.raises(ValueError, match="1-100 symbols"):
+        chosen_size(smoke=False)

@@ -26,7 +26,13 @@ def test_instance_config_validates(
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "dagster/backfill", "limit": limits[0]["limit"]} in limits
-    for key in ("run_launcher", "compute_logs"):
+    for key in (
+        "run_launcher",
+        "compute_logs",
+        "run_storage",
+        "event_log_storage",
+        "schedule_storage",
+    ):
         if key in config:
             # Import the configured class and validate its block against the class's schema.
             klass = getattr(importlib.import_module(config[key]["module"]), config[key]["class"])
