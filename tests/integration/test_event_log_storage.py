@@ -10,8 +10,12 @@ failed run), and the asset's latest run.
 
 from __future__ import annotations
 
+import os
+import secrets
+import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -32,6 +36,7 @@ from dagster._core.storage.tags import (
 )
 from dagster._core.test_utils import instance_for_test
 
+from market_assets.devstack.postgres import PostgresServer
 from market_assets.operations.event_log_storage import (
     BATCH_SIZE_VARIABLE,
     BatchingPostgresEventLogStorage,
@@ -99,6 +104,27 @@ def instance(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dag
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
+def _storages(url: str) -> dict[str, dict[str, object]]:
+    storage = {"postgres_url": url.replace("postgresql://", "postgresql+psycopg2://", 1)}
+    return {
+        "run_storage": {
+            "module": "dagster_postgres.run_storage",
+            "class": "PostgresRunStorage",
+            "config": storage,
+        },
+        "event_log_storage": {
+            "module": "market_assets.operations.event_log_storage",
+            "class": "BatchingPostgresEventLogStorage",
+            "config": storage,
+        },
+        "schedule_storage": {
+            "module": "dagster_postgres.schedule_storage",
+            "class": "PostgresScheduleStorage",
+            "config": storage,
+        },
+    }
+
+
 def _planned(instance: DagsterInstance, key: str) -> list[str | None]:
     records = instance.get_event_records(
         EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=AssetKey(key))
@@ -141,3 +167,27 @@ def test_a_failed_runs_partitions_show_failed(instance: DagsterInstance) -> None
     # The asset that ran is materialised in every partition; nothing was lost from the batch.
     done = instance.get_status_by_partition(AssetKey("bars"), KEYS, DAYS)
     assert done == dict.fromkeys(KEYS, AssetPartitionStatus.MATERIALIZED)
+
+
+@pytest.mark.faults
+@pytest.mark.timeout(180)
+def test_pooled_connections_survive_a_killed_server(
+    devstack_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool keeps connections between writes; after the server was SIGKILLed and came
+    back, the next run must reconnect (a checked-out connection is pinged first), not fail on a
+    dead pooled connection."""
+    monkeypatch.setenv(BATCH_SIZE_VARIABLE, "5000")
+    server = PostgresServer(devstack_state_dir, secrets.token_urlsafe(12), durable=True).start()
+    try:
+        with instance_for_test(overrides=_storages(server.admin_url)) as instance:
+            assert materialize([bars, rollups], instance=instance, tags=RANGE).success
+            pid = server.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            server.restart()
+            second = materialize([bars, rollups], instance=instance, tags=RANGE)
+            assert second.success
+            assert _planned(instance, "rollups") == sorted(KEYS + KEYS)
+    finally:
+        server.stop()
