@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
+import requests
 import sqlalchemy as sa
 
 from benchmarks import BenchResult, Target, m1_bars, ratio, spread
@@ -143,6 +144,19 @@ def _time_empty_page(browser: Any, url: str) -> float:
         return _visit(page, url)
 
 
+def _time_api(url: str, repeats: int) -> list[float]:
+    """Seconds of `GET api/bars` alone (the server's side of a chart: read, quality, JSON),
+    to tell the server's share of a visit from the browser's."""
+    with requests.Session() as session:
+        session.get(url, timeout=TIMEOUT_MS / 1000).raise_for_status()  # connection, warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            session.get(url, timeout=TIMEOUT_MS / 1000).raise_for_status()
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def run(stack: BenchStack, smoke: bool) -> BenchResult:
     from playwright.sync_api import sync_playwright
 
@@ -221,7 +235,11 @@ def run(stack: BenchStack, smoke: bool) -> BenchResult:
                         empty.append(_time_empty_page(browser, project.url))
                 finally:
                     browser.close()
-            layer_after = reader.stats.as_dict()
+            layer_after = reader.stats.as_dict()  # the pages' reads only
+            api = {
+                name: _time_api(server.url + "api/bars" + query, size["repeats"])
+                for name, server in (("project", project), ("sql", baseline))
+            }
         finally:
             for server in servers:
                 server.stop()
@@ -242,6 +260,7 @@ def run(stack: BenchStack, smoke: bool) -> BenchResult:
         "second_visit_s": spread(column("project", 3)),
         "in_page_redraw_s": spread(column("project", 4)),
         "first_visit_without_data_s": spread(empty),
+        "api_bars_s": spread(api["project"]),
         "candles_drawn": sorted(candles),
         "reader_stats": layer_after,
         "library": f"lightweight-charts {library['version']}",
@@ -252,6 +271,7 @@ def run(stack: BenchStack, smoke: bool) -> BenchResult:
         "page_clock_drawn_ms": spread(column("sql", 1)),
         "second_visit_s": spread(column("sql", 3)),
         "in_page_redraw_s": spread(column("sql", 4)),
+        "api_bars_s": spread(api["sql"]),
         "method": "the same page; /api/bars = pandas.read_sql of ohlcv_h1 (same window), "
         "no quality strip",
     }
