@@ -1,9 +1,14 @@
 """The chart page, served or written as one self-contained file.
 
 The same template and the same drawing code (static/chart.js) serve both: the server's page
-links plotly.js and the scripts from its own /static/ (no CDN: a chart must work offline and
-leak nothing), the file of `bars --plot` inlines them with the payload, so it opens anywhere
-without a server.
+links the chart library and the scripts from its own /static/ (no CDN: a chart must work
+offline and leak nothing), the file of `bars --plot` inlines them with the payload, so it
+opens anywhere without a server.
+
+The library is TradingView's lightweight-charts, its standalone build vendored in
+static/vendor/ (see VENDOR.json and scripts/vendor_chart_lib.sh): about 0.2 MB, so a first
+visit loads and compiles it well inside the 1 s a chart has (plotly.js, 4.8 MB, took 1.85 s
+alone). It ships in the wheel: no node, no download at run time.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import hashlib
 import html
 import json
 from functools import cache
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +24,39 @@ from market_assets.core.timeframes import ALL_TIMEFRAMES
 from market_assets.core.universe import default_universe
 
 STATIC = Path(__file__).resolve().parent / "static"
+VENDOR = STATIC / "vendor"
+LIBRARY = "lightweight-charts.standalone.production.js"
 #: Files the server may send, by URL name: nothing else under /static/ exists.
-STATIC_FILES = {"chart.js": "chart.js", "page.js": "page.js", "plotly.min.js": None}
+STATIC_FILES = {
+    "chart.js": "chart.js",
+    "page.js": "page.js",
+    "lightweight-charts.js": f"vendor/{LIBRARY}",
+}
+#: The page's scripts, in order: the library first (chart.js draws with its global).
+SCRIPTS = ("lightweight-charts.js", "chart.js", "page.js")
 
 
-@cache
-def plotly_js_path() -> Path:
-    """plotly.min.js as shipped in the `plotly` wheel (found without importing plotly)."""
-    spec = find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the plotly package is not installed (pip install plotly)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+def vendored() -> dict[str, Any]:
+    """What VENDOR.json records of the vendored library (package, version, sha256...)."""
+    return json.loads((VENDOR / "VENDOR.json").read_text(encoding="utf-8"))
+
+
+def library_path() -> Path:
+    """The vendored lightweight-charts standalone build (a `LightweightCharts` global)."""
+    path = VENDOR / LIBRARY
     if not path.is_file():
-        raise RuntimeError(f"plotly.min.js not found in the plotly package ({path})")
+        raise RuntimeError(f"{path} is missing: run scripts/vendor_chart_lib.sh")
     return path
 
 
 def static_path(name: str) -> Path | None:
     """The file behind /static/<name>, or None for any name not on the list."""
-    if name not in STATIC_FILES:
-        return None
-    local = STATIC_FILES[name]
-    return plotly_js_path() if local is None else STATIC / local
+    local = STATIC_FILES.get(name)
+    return None if local is None else STATIC / local
 
 
-#: The bars are asked for while plotly.js (4.8 MB) loads and compiles, not after: the two
-#: overlap instead of adding up. page.js takes the promise for the page's first chart.
+#: The bars are asked for while the scripts load and compile, not after: the two overlap
+#: instead of adding up. page.js takes the promise for the page's first chart.
 EARLY_FETCH = (
     "<script>if (new URLSearchParams(location.search).get('symbol'))"
     " window.firstChart = fetch('api/bars' + location.search);</script>"
@@ -54,8 +65,9 @@ EARLY_FETCH = (
 
 @cache
 def static_version(name: str) -> str:
-    """A short hash of a static file's content: its URLs change when it does, so the browser
-    may keep each version for good (plotly.js, 4.8 MB, is then fetched and compiled once)."""
+    """A short hash of a static file's content: its URL carries it (`?v=`) and the server
+    sends it `immutable`, so the browser keeps each version for good and a new version (a
+    library update, an edited chart.js) is a new URL, never a stale cached copy."""
     path = static_path(name)
     if path is None:
         raise KeyError(name)
@@ -83,8 +95,7 @@ def _symbols() -> str:
 def served_page() -> str:
     """The page of `market-assets chart`: the form, the chart, scripts from /static/."""
     scripts = "".join(
-        f'<script src="static/{name}"></script>'
-        for name in ("plotly.min.js", "chart.js", "page.js")
+        f'<script src="static/{name}?v={static_version(name)}"></script>' for name in SCRIPTS
     )
     return (
         _template()
@@ -101,12 +112,20 @@ def _inline_json(payload: Any) -> str:
     return json.dumps(payload, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
 
 
+def _inline_script(code: str) -> str:
+    """Code to put inside <script>: refused if it holds "</script", which would end it."""
+    if "</script" in code.lower():
+        raise ValueError("a script to inline contains '</script'")
+    return code
+
+
 def standalone_page(payload: dict[str, Any]) -> str:
-    """One HTML file holding plotly.js, the drawing code and the bars: opens offline."""
-    plotly_js = plotly_js_path().read_text(encoding="utf-8")
-    chart_js = (STATIC / "chart.js").read_text(encoding="utf-8")
-    draw = "drawChart(" + _inline_json(payload) + ");"
-    scripts = "".join(f"<script>{code}</script>" for code in (plotly_js, chart_js, draw))
+    """One HTML file holding the chart library, the drawing code and the bars: opens
+    offline (about 0.2 MB of it is the library)."""
+    library = _inline_script(library_path().read_text(encoding="utf-8"))
+    chart_js = _inline_script((STATIC / "chart.js").read_text(encoding="utf-8"))
+    draw = "drawChart(" + _inline_json(payload) + ").catch((e) => showError(String(e)));"
+    scripts = "".join(f"<script>{code}</script>" for code in (library, chart_js, draw))
     title = html.escape(f"{payload['request']['symbol']} {payload['request']['timeframe']}")
     return (
         _template()

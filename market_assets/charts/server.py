@@ -7,7 +7,7 @@ not the network's).
     GET /                  the page (pick symbol, timeframe, range; raw or adjusted)
     GET /api/bars?symbol=EURUSD&tf=H1&start=2024-03-01&end=2024-03-29[&adjusted=1|&last=N]
                            bars + layer + read statistics + quality strip, as JSON
-    GET /static/<name>     plotly.min.js (from the plotly wheel), chart.js, page.js
+    GET /static/<name>     lightweight-charts.js (vendored: static/vendor/), chart.js, page.js
 
 Bad input answers 400 with `{"error": "..."}` naming the parameter; no store able to answer
 is 503; anything else is a 500 whose body says only that (the traceback goes to the log).

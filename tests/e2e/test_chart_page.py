@@ -105,14 +105,39 @@ def _drawn(page: Any) -> int:
     return int(page.get_attribute("body", "data-candles"))
 
 
+#: What the chart holds, read from the library (a canvas has no DOM to count candles in):
+#: the candles with their prices, the quality markers' sessions, and whether the candle
+#: pane's canvas has anything painted on it.
+CHART_STATE = """() => {
+  const v = window.chartView();
+  const canvas = [...document.querySelectorAll('#chart canvas')]
+    .sort((a, b) => b.width * b.height - a.width * a.height)[0];
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] && pixels[i] < 250) painted++;
+  return {
+    candles: v.candles.data().filter((d) => d.open !== undefined).length,
+    volume: v.volume.data().filter((d) => d.value !== undefined).length,
+    markers: v.markers.markers().map((m) => m.id),
+    painted: painted,
+  };
+}"""
+
+
+def _chart_state(page: Any) -> dict[str, Any]:
+    return page.evaluate(CHART_STATE)
+
+
 def test_the_page_draws_what_the_read_path_returns(
     chart_url: str, reader: BarReader, page: Any
 ) -> None:
     page.goto(f"{chart_url}?{QUERY}")
     expected = len(reader.get(SYMBOL, "H1", START, END))
     assert _drawn(page) == expected > 0
-    candles = page.locator("#chart .boxlayer .trace path")  # one path per candle
-    assert candles.count() == expected, candles.count()
+    state = _chart_state(page)
+    assert state["candles"] == state["volume"] == expected, state
+    assert state["markers"] == [QUARANTINED.isoformat()]  # the square over that session
+    assert state["painted"] > 1000, state  # candles on the canvas, not an empty chart
     assert page.get_attribute("body", "data-layer") in {"redis", "postgres"}
     flagged = page.locator("#quality li[data-session]")
     assert flagged.count() == 1
@@ -163,4 +188,5 @@ def test_bars_plot_writes_a_chart_that_draws_offline(
     page.goto(out.as_uri())
     assert _drawn(page) == expected
     assert page.locator("#quality li[data-session]").count() == 1
+    assert _chart_state(page)["markers"] == [QUARANTINED.isoformat()]
     shot(page, "chart_eurusd_h1_plot_file")

@@ -109,6 +109,12 @@ def test_smoke_run_prints_one_json_line_per_benchmark(tmp_path: Path) -> None:
         assert isinstance(upsert["peer"][key], float)
     assert {"vs_adbc_upsert", "vs_adbc_append"} <= upsert["ratios"].keys()
 
+    # The chart page beside its plotly.js peer (the bench extra): the same candles drawn.
+    chart = next(r for r in benches if r["benchmark"] == "chart")
+    assert chart["peer"]["candles_drawn"] == chart["metrics"]["candles_drawn"]
+    assert chart["metrics"]["library_bytes"] < chart["peer"]["library_bytes"]
+    assert {"project_vs_plotly_peer_cold", "project_vs_plotly_peer_warm"} <= chart["ratios"].keys()
+
     # The UI's backfill through the daemon: one run per symbol (Dagster 1.13 fixes the
     # dimension with fewer selected values), the same bars as the in-process peer, and
     # nothing of its dev stack (servers, webserver, daemon, code servers, workers) left alive.

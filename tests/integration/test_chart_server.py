@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
+from market_assets.charts.page import library_path
 from market_assets.charts.payload import ChartSource
 from market_assets.charts.server import ChartServer
 from market_assets.core.partition_keys import BarPartition, partition_key
@@ -153,14 +154,15 @@ def test_a_quarantined_row_and_a_failed_check_mark_their_sessions(
 
 def test_page_and_its_local_assets(server: str) -> None:
     page = requests.get(server, timeout=30)
-    assert page.status_code == 200 and "static/plotly.min.js" in page.text
+    assert page.status_code == 200 and "static/lightweight-charts.js?v=" in page.text
     assert "cdn" not in page.text.lower()
-    plotly = requests.get(f"{server}static/plotly.min.js", timeout=30)
-    assert plotly.status_code == 200 and plotly.headers["Content-Type"].startswith(
+    library = requests.get(f"{server}static/lightweight-charts.js", timeout=30)
+    assert library.status_code == 200 and library.headers["Content-Type"].startswith(
         "text/javascript"
     )
-    assert b"plotly.js" in plotly.content[:200]
-    for path in ("static/../pyproject.toml", "static/page.html", "nope"):
+    assert library.content == library_path().read_bytes()
+    assert "immutable" in library.headers["Cache-Control"]
+    for path in ("static/../pyproject.toml", "static/page.html", "static/vendor/LICENSE", "nope"):
         assert requests.get(f"{server}{path}", timeout=30).status_code == 404
 
 
