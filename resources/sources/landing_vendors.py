@@ -31,7 +31,7 @@ SHIPPED_VENDORS_FILE = Path(__file__).with_name("landing_vendors.yaml")
 COLUMN_FIELDS = ("symbol", "timestamp", "date", "time", *PRICE_COLUMNS, "volume")
 _ENTRY_KEYS = {
     "timezone": "an IANA zone name, e.g. Asia/Tokyo",
-    "timeframe": "M1 or D1",
+    "timeframe": "a base timeframe: M1, M5, M15, M30, H1, H4, D1, W1 or MN1",
     "symbol_vendor": f"one of {list(VENDORS)}",
     "canonical_symbols": "true or false",
     "symbol_from_filename": "a regex with a (?P<symbol>...) group",
@@ -101,7 +101,7 @@ def _timeframe(entry: Mapping[str, Any], where: str) -> Timeframe:
         raise VendorMappingError(f"{where}: timeframe: {exc}") from None
     if tf not in BASE_TIMEFRAMES:
         raise VendorMappingError(
-            f"{where}: timeframe: {tf} is not a base timeframe; files deliver M1 or D1 bars"
+            f"{where}: timeframe: {tf} is not a base timeframe; expected {_ENTRY_KEYS['timeframe']}"
         )
     return tf
 

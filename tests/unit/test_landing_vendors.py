@@ -94,7 +94,7 @@ def _changed(change: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, An
         (_changed({"timezone": "Mars/Olympus"}), "timezone", "unknown zone 'Mars/Olympus'"),
         (_changed({"timezone": 9}), "timezone", "got 9"),
         (_changed({"timeframe": "M7"}), "timeframe", "unknown timeframe 'M7'"),
-        (_changed({"timeframe": "H1"}), "timeframe", "not a base timeframe"),
+        (_changed({"timeframe": 60}), "timeframe", "unknown timeframe int"),
         (_changed({"colums": {}}), "unknown keys", "'colums'"),
         (_changed({"canonical_symbols": "yes"}), "canonical_symbols", "true or false"),
         (_changed({"symbol_vendor": "bloomberg"}), "symbol_vendor", "is not one of"),
@@ -149,6 +149,12 @@ def test_document_level_errors_name_the_file(tmp_path: Path) -> None:
         with pytest.raises(VendorMappingError) as caught:
             merged_vendors(path)
         assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+@pytest.mark.parametrize("timeframe", ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"])
+def test_a_vendor_may_deliver_any_base_timeframe(tmp_path: Path, timeframe: str) -> None:
+    path = _write(tmp_path, {"acme": _changed({"timeframe": timeframe})})
+    assert merged_vendors(path)["acme"].timeframe is Timeframe.parse(timeframe)
 
 
 def test_a_user_file_may_add_nothing(tmp_path: Path) -> None:
