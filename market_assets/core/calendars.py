@@ -490,3 +490,37 @@ def period_first_session(calendar_code: str, timeframe: str, date: dt.date | str
     first, last = calendar_bounds(calendar_code)
     found = sessions_in_range(calendar_code, max(start, first), min(end, last))
     return found[0] if found else None
+
+
+def dated_bar_sessions(
+    calendar_code: str, timeframe: str, days: np.ndarray, *, sunday_starts_week: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(session_date, ts in int64 ns) of D1/W1/MN1 bars a vendor dates by a day of their period
+    (datetime64[D] `days`): the period containing the day, filed under its first session and
+    labelled by that session's open; NaT / _NAT where the period has no session.
+
+    A vendor that dates a week by its first day and starts weeks on Sunday gives a Sunday that
+    belongs to the ISO week after it (`sunday_starts_week`).
+    """
+    s = schedule(calendar_code)
+    sessions = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[D]")
+    opens = np.full(len(days), _NAT, dtype=np.int64)
+    found: dict[np.datetime64, dt.date | None] = {}
+    for i, value in enumerate(days):
+        if np.isnat(value):
+            continue
+        if value not in found:
+            day = value.astype(object)
+            if sunday_starts_week and timeframe == "W1" and day.weekday() == 6:
+                day += dt.timedelta(days=1)
+            try:
+                found[value] = period_first_session(calendar_code, timeframe, day)
+            except CalendarError:
+                found[value] = None  # outside the calendar's range: no session
+        first = found[value]
+        if first is not None:
+            sessions[i] = np.datetime64(first, "D")
+            pos = s.position(first)
+            assert pos is not None
+            opens[i] = s.opens[pos]
+    return sessions, opens

@@ -96,6 +96,9 @@ def _changed(change: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, An
         (_changed({"timeframe": "M7"}), "timeframe", "unknown timeframe 'M7'"),
         (_changed({"timeframe": 60}), "timeframe", "unknown timeframe int"),
         (_changed({"colums": {}}), "unknown keys", "'colums'"),
+        (_changed({"label": "middle"}), "label", "open, close or period_end, got 'middle'"),
+        (_changed({"label": "period_end"}), "label", "period_end is for D1, W1 or MN1"),
+        (_changed({"timeframe": "D1", "label": "close"}), "label", "close is for intraday"),
         (_changed({"canonical_symbols": "yes"}), "canonical_symbols", "true or false"),
         (_changed({"symbol_vendor": "bloomberg"}), "symbol_vendor", "is not one of"),
         (_changed({"symbol_from_filename": "^(?P<sym>x)"}), "symbol_from_filename", "group"),
@@ -155,6 +158,18 @@ def test_document_level_errors_name_the_file(tmp_path: Path) -> None:
 def test_a_vendor_may_deliver_any_base_timeframe(tmp_path: Path, timeframe: str) -> None:
     path = _write(tmp_path, {"acme": _changed({"timeframe": timeframe})})
     assert merged_vendors(path)["acme"].timeframe is Timeframe.parse(timeframe)
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "label"),
+    [("M1", None), ("H1", "close"), ("D1", "period_end"), ("MN1", "period_end"), ("W1", "open")],
+)
+def test_label_defaults_to_open_and_fits_the_timeframe(
+    tmp_path: Path, timeframe: str, label: str | None
+) -> None:
+    change = {"timeframe": timeframe, **({"label": label} if label else {})}
+    spec = merged_vendors(_write(tmp_path, {"acme": _changed(change)}))["acme"]
+    assert spec.label == (label or "open")
 
 
 def test_a_user_file_may_add_nothing(tmp_path: Path) -> None:
