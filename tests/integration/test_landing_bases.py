@@ -8,10 +8,13 @@ monthly bars with fractional volume round-trips bit for bit.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 import yaml
 
@@ -19,6 +22,7 @@ from market_assets.core.bars import from_arrow
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.storage_layout import raw_object_key
 from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, Instrument, default_universe
+from market_assets.db import bootstrap, migrate
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.collect import collect_partitions, record_outcomes
 from market_assets.ohlcv.landing_ledger import (
@@ -34,7 +38,7 @@ from market_assets.ohlcv.snapshots import decode
 from market_assets.quality import evaluation as ev
 from market_assets.quality.expectations import validate_bars
 from resources.cache_keys import snapshot_key
-from resources.postgres import PostgresResource
+from resources.postgres import PostgresResource, conninfo_for
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource
@@ -106,6 +110,31 @@ def bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_ASSETS_LANDING_VENDORS", str(vendors))
 
 
+@pytest.fixture(params=["postgres", pytest.param("timescale", marks=pytest.mark.timescale)])
+def database(request: pytest.FixtureRequest) -> Iterator[PostgresResource]:
+    """The pipeline's database on either dialect (TimescaleDB: the PGlite server, one
+    connection at a time)."""
+    if request.param == "postgres":
+        yield request.getfixturevalue("postgres")
+        return
+    url = request.getfixturevalue("timescale_url")
+    bootstrap.ensure_extensions(url, ("timescaledb",))
+    schema = f"tsl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(conninfo_for(url), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE SCHEMA {}").format(psycopg.sql.Identifier(schema)))
+    migrate.upgrade(url, schema)
+    resource = PostgresResource(url=url, schema_name=schema, pool_max_size=1)
+    # Asked first: with a pool of one, the bulk path cannot open a second connection to ask.
+    assert resource.capabilities().dialect == "timescale"
+    assert resource.effective_bulk_mode() == "unnest"
+    yield resource
+    resource.close()
+    with psycopg.connect(conninfo_for(url), autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP SCHEMA {} CASCADE").format(psycopg.sql.Identifier(schema))
+        )
+
+
 def _land(s3: S3Resource, postgres: PostgresResource, key: str, body: bytes) -> list[BarPartition]:
     """Upload, discover, run raw_bars + db_bars over the file's partitions, as the sensor does."""
     s3.client().put_object(Bucket=s3.bucket, Key=s3.full_key(key), Body=body)
@@ -162,8 +191,9 @@ def _suite(batch: ev.BatchData) -> ev.CheckOutcome:
 
 
 def test_an_hourly_fx_file_lands_as_its_h1_base_and_round_trips(
-    s3_store: S3Resource, postgres: PostgresResource, redis_store: RedisResource
+    s3_store: S3Resource, database: PostgresResource, redis_store: RedisResource
 ) -> None:
+    postgres = database
     bars = _hourly()
     closes = (bars["ts"] + pd.Timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     parts = _land(s3_store, postgres, "landing/hourly_fx/EURUSD_H1.csv", _csv(bars, "time", closes))
@@ -198,8 +228,9 @@ def test_an_hourly_fx_file_lands_as_its_h1_base_and_round_trips(
 
 
 def test_the_hourly_file_without_one_mid_week_hour_fails_continuity(
-    s3_store: S3Resource, postgres: PostgresResource
+    s3_store: S3Resource, database: PostgresResource
 ) -> None:
+    postgres = database
     bars = _hourly()
     gap = pd.Timestamp("2024-03-13 10:00", tz="UTC")
     gappy = bars[bars["ts"] != gap].reset_index(drop=True)
@@ -229,13 +260,14 @@ def test_the_hourly_file_without_one_mid_week_hour_fails_continuity(
 )
 def test_a_crypto_file_with_fractional_volume_round_trips_bit_for_bit(
     s3_store: S3Resource,
-    postgres: PostgresResource,
+    database: PostgresResource,
     redis_store: RedisResource,
     symbol: str,
     vendor: str,
     column: str,
     stamps: pd.DatetimeIndex,
 ) -> None:
+    postgres = database
     n = len(stamps)
     rng = np.random.default_rng(7)
     close = 65000.0 + np.round(rng.normal(0, 500, n), 2)

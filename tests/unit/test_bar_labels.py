@@ -16,6 +16,7 @@ from market_assets.core.calendars import (
     ALWAYS_OPEN,
     FX24X5,
     bar_session_dates,
+    dated_bar_sessions,
     expected_bar_labels,
     expected_minute_bars,
     next_session,
@@ -170,3 +171,18 @@ def test_week_and_month_bars_are_filed_under_their_first_session() -> None:
         if len(expected_bar_labels(ALWAYS_OPEN, "MN1", d))
     ]
     assert months == [D(2024, m, 1) for m in range(1, 13)]
+
+
+def test_dated_bars_are_filed_under_their_periods_first_session() -> None:
+    days = np.array(
+        ["2024-01-31", "2024-01-07", "2024-01-08", "2024-01-01", "NaT"], "datetime64[D]"
+    )
+    month, opens = dated_bar_sessions("XNYS", "MN1", days)
+    assert list(month[:4]) == [np.datetime64("2024-01-02")] * 4  # 1 January is a holiday
+    assert opens[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC").value and np.isnat(month[4])
+    week, _ = dated_bar_sessions("XNYS", "W1", days)
+    assert [str(d) for d in week[:4]] == ["2024-01-29", "2024-01-02", "2024-01-08", "2024-01-02"]
+    sunday_start, _ = dated_bar_sessions("XNYS", "W1", days, sunday_starts_week=True)
+    assert str(sunday_start[1]) == "2024-01-08"  # Sunday 7 January opens the next week
+    daily, _ = dated_bar_sessions("XNYS", "D1", days)
+    assert str(daily[0]) == "2024-01-31" and np.isnat(daily[1]) and np.isnat(daily[3])
