@@ -42,6 +42,10 @@ FAR_FUTURE = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 BASE_RELATION = RELATIONS[Timeframe.M1]
 
 
+class TimeframeUnavailableError(ValueError):
+    """The timeframe cannot be built from the symbol's base (finer, or MN1 of a W1 base)."""
+
+
 def base_of(symbol: str) -> Timeframe:
     """The symbol's base timeframe in the universe; M1 for a symbol it does not know (such a
     symbol has no bars to read)."""
@@ -56,12 +60,12 @@ def relation_for(symbol: str, base: Timeframe, timeframe: Timeframe) -> str:
     if timeframe is base:
         return BASE_RELATION
     if ALL_TIMEFRAMES.index(timeframe) < ALL_TIMEFRAMES.index(base):
-        raise ValueError(
+        raise TimeframeUnavailableError(
             f"{symbol} has base timeframe {base}: {timeframe} is finer than its bars; "
             f"read {base} or a coarser timeframe"
         )
     if base is Timeframe.W1 and timeframe is Timeframe.MN1:
-        raise ValueError(
+        raise TimeframeUnavailableError(
             f"{symbol} has base timeframe W1: MN1 cannot be built from weeks (a week may "
             "straddle two months); read W1, or give the symbol a D1 or finer base"
         )
