@@ -39,6 +39,12 @@ VENDORS: tuple[str, ...] = ("jquants", "yfinance", "landing")
 # up only the coarser timeframes from them (docs/DESIGN.md, "Base timeframes").
 BASE_TIMEFRAMES: tuple[Timeframe, ...] = ALL_TIMEFRAMES
 
+# The vendor APIs deliver these grains only; the generator and landing files deliver any base.
+SOURCE_TIMEFRAMES: dict[str, tuple[Timeframe, ...]] = {
+    "yfinance": (Timeframe.M1, Timeframe.D1),
+    "jquants": (Timeframe.M1, Timeframe.D1),
+}
+
 # Vendor spellings go into HTTP query strings and file names: keep them boring too.
 _VENDOR_SYMBOL_RE = re.compile(r"[A-Za-z0-9^=._:-]{1,40}")
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
@@ -126,6 +132,12 @@ class Instrument:
         if self.source not in SOURCES:
             raise UniverseError(
                 f"{where}: source {describe(self.source)} is not one of {list(SOURCES)}"
+            )
+        delivered = SOURCE_TIMEFRAMES.get(self.source)
+        if delivered is not None and tf not in delivered:
+            raise UniverseError(
+                f"{where}: base_timeframe {tf} cannot come from source {self.source}, which "
+                f"delivers {' and '.join(delivered)}; use the landing zone or the generator"
             )
         for label, value in (("start_price", self.start_price), ("tick_size", self.tick_size)):
             if (

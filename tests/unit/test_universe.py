@@ -161,6 +161,10 @@ def test_symbols_active_only(document: dict[str, Any]) -> None:
         ({"currency": "yen"}, "ISO 4217"),
         ({"source": "bloomberg"}, "source 'bloomberg'"),
         ({"base_timeframe": "M2"}, "unknown timeframe"),
+        (
+            {"base_timeframe": "H1", "source": "yfinance"},
+            "base_timeframe H1 cannot come from source yfinance, which delivers M1 and D1",
+        ),
         ({"start_price": -1}, "start_price must be a positive number"),
         ({"start_price": "150"}, "start_price must be a positive number"),
         ({"tick_size": 0}, "tick_size must be a positive number"),
