@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from market_assets.charts.page import served_page, static_path
 from market_assets.charts.request import BadRequest, ChartRequest, parse_request
+from market_assets.ohlcv.bar_reads import TimeframeUnavailableError
 from resources.errors import StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             payload = self.server.payload(request)
+        except TimeframeUnavailableError as exc:  # finer than the symbol's base
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return
         except StoreUnavailableError as exc:
             self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": " ".join(str(exc).split())})
             return

@@ -352,3 +352,175 @@ def next_close(calendar_code: str, after_ts: pd.Timestamp | dt.datetime | str) -
     if i >= len(s.closes):
         raise CalendarError(f"no {calendar_code} close after {after_ts} within the calendar range")
     return _ts(int(s.closes[i]))
+
+
+# --- bars of any base timeframe ------------------------------------------------------------
+#
+# Intraday bars of n minutes are labelled by their origin-aligned bucket start (origin
+# 2000-01-01 00:00 UTC, the rollups' origin), so a base timeframe's bars and the rollups of a
+# finer base share their labels. A session's expected labels are the distinct buckets of its
+# trading minutes. A bucket that holds minutes of two sessions (FX H4: the 20:00 UTC bucket of
+# a winter day closes one session at 22:00 and opens the next) belongs to the session of its
+# first traded minute, so every label belongs to exactly one session.
+#
+# D1, W1 and MN1 bars are labelled by the opening time of their first session: D1 one per
+# session; a W1 bar's session_date is the first session of its ISO week (Monday..Sunday, on
+# the instrument's calendar), an MN1 bar's the first session of its calendar month, and `ts`
+# is that session's open. A week or month without a session has no bar.
+
+ORIGIN = pd.Timestamp("2000-01-01", tz="UTC")
+_ORIGIN_NS = int(ORIGIN.value)
+
+
+def _bar_minutes(timeframe: str) -> int | None:
+    """Minutes of an intraday timeframe (M1..H4), None for D1/W1/MN1; ValueError otherwise."""
+    from market_assets.core.timeframes import Timeframe
+
+    return Timeframe.parse(timeframe).minutes
+
+
+@cache
+def _period_firsts(code: str, period: str) -> np.ndarray:
+    """Boolean per session of the schedule: is it the first session of its ISO week / month."""
+    days = schedule(code).days
+    if period == "W1":
+        # datetime64[D] counts days from 1970-01-01, a Thursday: Monday-based week numbers.
+        key = (days.astype(np.int64) + 3) // 7
+    else:
+        key = days.astype("datetime64[M]").astype(np.int64)
+    first = np.ones(len(days), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return first
+
+
+def _bucket_ns(values: np.ndarray, minutes: int) -> np.ndarray:
+    size = minutes * _MINUTE_NS
+    return _ORIGIN_NS + (values - _ORIGIN_NS) // size * size
+
+
+def expected_bar_labels(
+    calendar_code: str, timeframe: str, date: dt.date | str
+) -> pd.DatetimeIndex:
+    """The labels (UTC `ts`) of every bar of `timeframe` the session `date` expects.
+
+    M1 gives `expected_minute_bars`; M5..H4 the distinct origin-aligned buckets of the
+    session's minutes, without a bucket that began in the previous session; D1 the session's
+    open; W1/MN1 the session's open when it is the first session of its week/month, else none.
+    Non-sessions expect nothing.
+    """
+    s = schedule(calendar_code)
+    day = to_date(date)
+    i = s.position(day)
+    minutes = _bar_minutes(timeframe)
+    if i is None:
+        values = np.array([], dtype=np.int64)
+    elif minutes == 1:
+        return expected_minute_bars(calendar_code, day)
+    elif minutes is not None:
+        traded = np.concatenate([np.arange(a, b, _MINUTE_NS) for a, b in _windows_ns(s, i)])
+        values = np.unique(_bucket_ns(traded, minutes))
+        if i > 0 and len(values):
+            previous_last = int(s.closes[i - 1]) - _MINUTE_NS
+            if _bucket_ns(np.array([previous_last]), minutes)[0] == values[0]:
+                values = values[1:]
+    elif timeframe in ("W1", "MN1") and not _period_firsts(calendar_code, str(timeframe))[i]:
+        values = np.array([], dtype=np.int64)
+    else:
+        values = np.array([int(s.opens[i])], dtype=np.int64)
+    return pd.DatetimeIndex(pd.to_datetime(values, unit="ns", utc=True), name="ts")
+
+
+def bar_session_dates(
+    calendar_code: str, timeframe: str, ts: pd.DatetimeIndex | pd.Series | np.ndarray
+) -> np.ndarray:
+    """The session (datetime64[D]) each bar of `timeframe` labelled `ts` belongs to; NaT for a
+    label that no session expects (misaligned, outside every session, not a period's first).
+
+    The inverse of `expected_bar_labels`: t maps to D exactly when t is among D's labels.
+    """
+    minutes = _bar_minutes(timeframe)
+    if minutes == 1:
+        return session_dates_of(calendar_code, ts, strict=True)
+    s = schedule(calendar_code)
+    idx = pd.DatetimeIndex(ts)
+    if idx.tz is None:
+        raise CalendarError("timestamps have no timezone; pass UTC explicitly")
+    t = idx.tz_convert("UTC").as_unit("ns").asi8
+    out = np.full(len(t), np.datetime64("NaT"), dtype="datetime64[D]")
+    if not len(t) or not len(s.days):
+        return out
+    if minutes is not None:
+        size = minutes * _MINUTE_NS
+        i = np.searchsorted(s.closes, t, side="right")  # first session closing after t
+        ok = i < len(s.days)
+        ic = np.where(ok, i, 0)
+        first = np.maximum(t, s.opens[ic])  # its first traded minute at or after t
+        has_break = s.break_starts[ic] != _NAT
+        in_break = has_break & (first >= s.break_starts[ic]) & (first < s.break_ends[ic])
+        first = np.where(in_break, s.break_ends[ic], first)
+        # Session i is the first to close after t, so the bucket's first traded minute (the
+        # one that files the bucket, see above) is in session i when it is inside the bucket.
+        ok &= ((t - _ORIGIN_NS) % size == 0) & (first < t + size)
+    else:
+        i = np.searchsorted(s.opens, t, side="left")
+        ok = i < len(s.days)
+        ic = np.where(ok, i, 0)
+        ok &= s.opens[ic] == t
+        if timeframe in ("W1", "MN1"):
+            ok &= _period_firsts(calendar_code, str(timeframe))[ic]
+    out[ok] = s.days[ic[ok]]
+    return out
+
+
+def period_first_session(calendar_code: str, timeframe: str, date: dt.date | str) -> dt.date | None:
+    """The session a D1/W1/MN1 bar of the period containing `date` is filed under: the session
+    on `date` (D1), the first session of its ISO week (W1) or calendar month (MN1); None when
+    the period has no session."""
+    day = to_date(date)
+    if timeframe == "D1":
+        return day if is_session(calendar_code, day) else None
+    if timeframe == "W1":
+        start = day - dt.timedelta(days=day.weekday())
+        end = start + dt.timedelta(days=6)
+    elif timeframe == "MN1":
+        start = day.replace(day=1)
+        end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    else:
+        raise CalendarError(f"{timeframe} is not a D1, W1 or MN1 timeframe")
+    first, last = calendar_bounds(calendar_code)
+    found = sessions_in_range(calendar_code, max(start, first), min(end, last))
+    return found[0] if found else None
+
+
+def dated_bar_sessions(
+    calendar_code: str, timeframe: str, days: np.ndarray, *, sunday_starts_week: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(session_date, ts in int64 ns) of D1/W1/MN1 bars a vendor dates by a day of their period
+    (datetime64[D] `days`): the period containing the day, filed under its first session and
+    labelled by that session's open; NaT / _NAT where the period has no session.
+
+    A vendor that dates a week by its first day and starts weeks on Sunday gives a Sunday that
+    belongs to the ISO week after it (`sunday_starts_week`).
+    """
+    s = schedule(calendar_code)
+    sessions = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[D]")
+    opens = np.full(len(days), _NAT, dtype=np.int64)
+    found: dict[np.datetime64, dt.date | None] = {}
+    for i, value in enumerate(days):
+        if np.isnat(value):
+            continue
+        if value not in found:
+            day = value.astype(object)
+            if sunday_starts_week and timeframe == "W1" and day.weekday() == 6:
+                day += dt.timedelta(days=1)
+            try:
+                found[value] = period_first_session(calendar_code, timeframe, day)
+            except CalendarError:
+                found[value] = None  # outside the calendar's range: no session
+        first = found[value]
+        if first is not None:
+            sessions[i] = np.datetime64(first, "D")
+            pos = s.position(first)
+            assert pos is not None
+            opens[i] = s.opens[pos]
+    return sessions, opens

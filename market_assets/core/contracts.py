@@ -12,6 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from market_assets.core import names
+from market_assets.core.universe import BASE_TIMEFRAMES
 
 BAR_CONTRACT = pa.DataFrameSchema(
     {
@@ -22,8 +23,9 @@ BAR_CONTRACT = pa.DataFrameSchema(
         ),
         "timeframe": pa.Column(
             str,
-            pa.Check.isin(["M1", "D1"]),
-            description="Base timeframe the source delivers: M1 minute bars or D1 daily bars.",
+            pa.Check.isin([str(tf) for tf in BASE_TIMEFRAMES]),
+            description="Base timeframe the source delivers: any of M1, M5, M15, M30, H1, H4,"
+            " D1, W1, MN1.",
         ),
         "ts": pa.Column(
             pd.DatetimeTZDtype("ns", "UTC"), description="Opening time of the bar, in UTC."

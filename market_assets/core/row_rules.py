@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from market_assets.core.bars import PRICE_COLUMNS
-from market_assets.core.calendars import session_dates_of
+from market_assets.core.calendars import bar_session_dates
+from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import Instrument
 
 
@@ -129,10 +130,18 @@ def _evaluate(
     if not nat.all():
         sessions = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
         valid_ts = ~nat
+        timeframes = frame["timeframe"].astype(object).to_numpy() if "timeframe" in frame else None
         for calendar in {c for c in calendars if c}:
             rows = valid_ts & (calendars == calendar)
-            if rows.any():
-                sessions[rows] = session_dates_of(calendar, ts[rows], strict=True)
+            for tf in {str(t) for t in timeframes[rows]} if timeframes is not None else {"M1"}:
+                part = rows if timeframes is None else rows & (timeframes == tf)
+                if not part.any():
+                    continue
+                if tf not in Timeframe._value2member_map_:
+                    continue  # not a timeframe: no session expects the bar
+                # Each base's labels (core/calendars.py): M1 a traded minute, M5..H4 a bucket
+                # holding one of the session's minutes, D1..MN1 the open of its session.
+                sessions[part] = bar_session_dates(calendar, tf, ts[part])
         outside = valid_ts & symbol_ok & (sessions != expected)
         if outside.any():
             why = np.full(n, "", dtype=object)

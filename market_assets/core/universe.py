@@ -29,13 +29,21 @@ from market_assets.core import settings
 from market_assets.core.calendars import is_calendar, unknown_calendar
 from market_assets.core.identifiers import InvalidIdentifierError, describe, validate_symbol
 from market_assets.core.quality_config import QualityConfig, QualityConfigError, parse_quality
-from market_assets.core.timeframes import Timeframe
+from market_assets.core.timeframes import ALL_TIMEFRAMES, Timeframe
 
 DEFAULT_UNIVERSE_PATH = Path(__file__).with_name("universe.yaml")
 
 SOURCES: tuple[str, ...] = ("generator", "landing", "yfinance", "jquants")
 VENDORS: tuple[str, ...] = ("jquants", "yfinance", "landing")
-BASE_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.D1)
+# Any of the nine may be a symbol's base: the database stores the base's own bars and rolls
+# up only the coarser timeframes from them (docs/DESIGN.md, "Base timeframes").
+BASE_TIMEFRAMES: tuple[Timeframe, ...] = ALL_TIMEFRAMES
+
+# The vendor APIs deliver these grains only; the generator and landing files deliver any base.
+SOURCE_TIMEFRAMES: dict[str, tuple[Timeframe, ...]] = {
+    "yfinance": (Timeframe.M1, Timeframe.D1),
+    "jquants": (Timeframe.M1, Timeframe.D1),
+}
 
 # Vendor spellings go into HTTP query strings and file names: keep them boring too.
 _VENDOR_SYMBOL_RE = re.compile(r"[A-Za-z0-9^=._:-]{1,40}")
@@ -118,11 +126,18 @@ class Instrument:
         except ValueError as exc:
             raise UniverseError(f"{where}: {exc}") from None
         if tf not in BASE_TIMEFRAMES:
-            raise UniverseError(f"{where}: base_timeframe must be M1 or D1, got {tf}")
+            valid = ", ".join(BASE_TIMEFRAMES)
+            raise UniverseError(f"{where}: base_timeframe must be one of {valid}, got {tf}")
         object.__setattr__(self, "base_timeframe", tf)
         if self.source not in SOURCES:
             raise UniverseError(
                 f"{where}: source {describe(self.source)} is not one of {list(SOURCES)}"
+            )
+        delivered = SOURCE_TIMEFRAMES.get(self.source)
+        if delivered is not None and tf not in delivered:
+            raise UniverseError(
+                f"{where}: base_timeframe {tf} cannot come from source {self.source}, which "
+                f"delivers {' and '.join(delivered)}; use the landing zone or the generator"
             )
         for label, value in (("start_price", self.start_price), ("tick_size", self.tick_size)):
             if (

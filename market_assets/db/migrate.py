@@ -71,19 +71,73 @@ def _alembic(
         engine.dispose()
 
 
+# Revisions that recreate TimescaleDB's continuous aggregates (a cagg's query cannot be
+# altered) and the caggs, children first: after crossing one, in either direction, every level
+# is refreshed over all the bars held. That cannot run in the migration's transaction.
+CAGG_RECREATING = frozenset({"0010_rollups_from_any_base"})
+CAGGS = ("ohlcv_m5", "ohlcv_m15", "ohlcv_m30", "ohlcv_h1", "ohlcv_h4", "ohlcv_d1")
+
+
+def _revision(conn: sa.Connection, schema: str) -> str | None:
+    ctx = MigrationContext.configure(conn, opts={"version_table_schema": schema})
+    return ctx.get_current_revision()
+
+
+def _crossed(cfg: Config, before: str | None, after: str | None) -> set[str]:
+    """The revisions between two heads (applied or undone)."""
+    if before == after:
+        return set()
+    scripts = ScriptDirectory.from_config(cfg)
+    upper, lower = (after, before) if _is_ancestor(scripts, before, after) else (before, after)
+    return {r.revision for r in scripts.iterate_revisions(upper or "base", lower or "base")}
+
+
+def _is_ancestor(scripts: ScriptDirectory, older: str | None, newer: str | None) -> bool:
+    if older is None:
+        return True
+    if newer is None:
+        return False
+    return any(r.revision == older for r in scripts.iterate_revisions(newer, "base"))
+
+
+def _refresh_caggs(conn: sa.Connection) -> None:
+    driver = conn.connection.driver_connection
+    driver.autocommit = True  # refresh_continuous_aggregate refuses transaction blocks
+    try:
+        for view in CAGGS:
+            driver.execute(
+                psycopg.sql.SQL("CALL refresh_continuous_aggregate({}, NULL, NULL)").format(
+                    psycopg.sql.Literal(view)
+                )
+            )
+    finally:
+        driver.autocommit = False
+
+
+def _migrate(url: str, schema: str, target: str, dialect: str | None, up: bool) -> str:
+    with _alembic(url, schema, dialect) as (cfg, conn):
+        before = _revision(conn, schema)
+        conn.commit()
+        (command.upgrade if up else command.downgrade)(cfg, target)
+        conn.commit()
+        after = _revision(conn, schema)
+        conn.commit()
+        used = cfg.attributes["dialect"]
+        if used == "timescale" and _crossed(cfg, before, after) & CAGG_RECREATING:
+            exists = conn.exec_driver_sql("SELECT to_regclass('ohlcv_m5') IS NOT NULL").scalar()
+            conn.commit()
+            if exists:  # not when the downgrade went below 0002
+                _refresh_caggs(conn)
+        return used
+
+
 def upgrade(url: str, schema: str, target: str = "head", dialect: str | None = None) -> str:
     """Apply migrations up to `target`; returns the dialect used."""
-    with _alembic(url, schema, dialect) as (cfg, conn):
-        command.upgrade(cfg, target)
-        conn.commit()
-        return cfg.attributes["dialect"]
+    return _migrate(url, schema, target, dialect, up=True)
 
 
 def downgrade(url: str, schema: str, target: str = "-1", dialect: str | None = None) -> str:
-    with _alembic(url, schema, dialect) as (cfg, conn):
-        command.downgrade(cfg, target)
-        conn.commit()
-        return cfg.attributes["dialect"]
+    return _migrate(url, schema, target, dialect, up=False)
 
 
 def current(url: str, schema: str) -> str | None:

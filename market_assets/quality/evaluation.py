@@ -22,12 +22,11 @@ from psycopg.types.json import Jsonb
 
 from market_assets.core import names
 from market_assets.core.bars import frame_checksum, from_arrow, normalize_bars
-from market_assets.core.calendars import expected_minute_bars, is_session
+from market_assets.core.calendars import expected_bar_labels
 from market_assets.core.contracts import contract_failures
 from market_assets.core.partition_keys import BarPartition, dates_by_symbol
 from market_assets.core.partition_window import window_arrays
 from market_assets.core.storage_layout import raw_object_key
-from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import Instrument, default_universe
 from market_assets.db.policies import PolicySettings, m1_horizon
 from market_assets.ohlcv.raw_objects import existing_keys
@@ -183,22 +182,33 @@ def _source_of(got: pd.DataFrame | None, inst: Instrument) -> str:
     return inst.source
 
 
-def check_continuity(batch: BatchData) -> CheckOutcome:
-    """M1 bars against the calendar: none missing in a session, none outside it.
+def tolerated_share(inst: Instrument, source: str) -> float:
+    """The share of a session's bars its source may miss (universe.yaml,
+    quality.row_count_tolerance). It exists because vendors skip minutes without trades, so it
+    applies to bases shorter than an hour (a thin stock's 5 minutes may hold no trade too); an
+    hour or more without a bar is a gap, whatever the source."""
+    minutes = inst.base_timeframe.minutes
+    if minutes is None or minutes >= 60:
+        return 0.0
+    return default_universe().quality.tolerance(source)
 
-    A source may miss its configured share of a session's bars (universe.yaml,
-    quality.row_count_tolerance: vendors skip minutes without trades; the generator none).
+
+def check_continuity(batch: BatchData) -> CheckOutcome:
+    """Bars of each symbol's base against the calendar: none missing in a session, none
+    outside it. The expected bars are the base's labels of the session (core/calendars.py:
+    every minute for M1, the buckets of its minutes for M5..H4, one bar for D1, one for the
+    first session of a week or month for W1/MN1), so hourly FX raises no alarm over a weekend
+    and does for a missing mid-week hour; see `tolerated_share` for what a source may miss.
     """
-    quality = default_universe().quality
     grouped = _by_partition(batch.s3_bars)
     missing_total = extra_total = expected_total = 0
     lines: list[str] = []
     failing: dict[BarPartition, dict[str, Any]] = {}
     for part in batch.parts:
         inst = batch.instruments.get(part.symbol)
-        if inst is None or str(inst.base_timeframe) != "M1":
+        if inst is None:
             continue
-        expected = expected_minute_bars(inst.calendar, part.session_date)
+        expected = expected_bar_labels(inst.calendar, inst.base_timeframe, part.session_date)
         got = grouped.get((part.symbol, part.session_date))
         have = pd.DatetimeIndex(got["ts"]) if got is not None else pd.DatetimeIndex([], tz="UTC")
         missing = len(expected.difference(have))
@@ -206,7 +216,7 @@ def check_continuity(batch: BatchData) -> CheckOutcome:
         expected_total += len(expected)
         missing_total += missing
         extra_total += extra
-        if extra or missing > quality.tolerance(_source_of(got, inst)) * len(expected):
+        if extra or missing > tolerated_share(inst, _source_of(got, inst)) * len(expected):
             lines.append(f"{part.symbol} {part.session_date}: {missing} missing, {extra} outside")
             failing[part] = {"missing": missing, "outside": extra}
     passed = not lines
@@ -227,17 +237,14 @@ def check_continuity(batch: BatchData) -> CheckOutcome:
 
 
 def expected_bar_count(inst: Instrument, session_date: dt.date) -> int:
-    """Bars the calendar expects: every minute of the session's windows, or one D1 bar."""
-    if str(inst.base_timeframe) == "M1":
-        return len(expected_minute_bars(inst.calendar, session_date))
-    return 1 if is_session(inst.calendar, session_date) else 0
+    """Bars of the symbol's base the calendar expects in the session (see check_continuity)."""
+    return len(expected_bar_labels(inst.calendar, inst.base_timeframe, session_date))
 
 
 def check_row_counts(batch: BatchData) -> CheckOutcome:
     """Per partition: stored rows against the calendar's expected count, within the source's
     tolerance (fewer allowed by its share, more never). Reports expected vs actual for every
     partition, so a slow drift of a vendor shows in data_quality_metrics before it fails."""
-    quality = default_universe().quality
     counts = (
         batch.s3_bars.groupby(["symbol", "session_date"], sort=False).size().to_dict()
         if not batch.s3_bars.empty
@@ -259,7 +266,7 @@ def check_row_counts(batch: BatchData) -> CheckOutcome:
             continue
         key = (part.symbol, part.session_date)
         source = str(sources.get(key, inst.source))
-        tolerance = quality.tolerance(source)
+        tolerance = tolerated_share(inst, source)
         expected = expected_bar_count(inst, part.session_date)
         actual = int(counts.get(key, 0))
         minimum = expected - int(expected * tolerance)
@@ -389,10 +396,18 @@ def check_s3_db_reconciliation(batch: BatchData, postgres: PostgresResource) -> 
     )
 
 
+def m1_base_parts(parts: Iterable[BarPartition]) -> list[BarPartition]:
+    """The partitions of M1-base symbols: the rollup reconciliations compare rollups with M1
+    bars, and other bases have none (their rollups start from their own bars)."""
+    parts = list(parts)
+    known = default_universe().known(p.symbol for p in parts)
+    return [p for p in parts if p.symbol in known and known[p.symbol].base_timeframe == "M1"]
+
+
 def check_d1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> CheckOutcome:
     """Needs only the database: no S3 read. Sessions older than the M1 retention are not
-    judged (their D1 bars stay, their M1 bars may be gone)."""
-    parts, older = in_database_window(parts)
+    judged (their D1 bars stay, their M1 bars may be gone); nor are symbols of other bases."""
+    parts, older = in_database_window(m1_base_parts(parts))
     params = _partition_params(parts)
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/d1_vs_m1"), params).fetchall()
@@ -423,8 +438,8 @@ def check_h1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
     """Each H1 bar of the partitions equals the flat aggregate of its M1 bars; an hour missing
     from H1, or an H1 bar without M1 bars, counts too. Both dialects: ohlcv_h1 is a continuous
     aggregate or a rollup table with the same columns. Sessions older than the M1 retention
-    are not judged."""
-    parts, older = in_database_window(parts)
+    are not judged, nor symbols of other bases."""
+    parts, older = in_database_window(m1_base_parts(parts))
     params = _partition_params(parts)
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/h1_vs_m1"), params).fetchall()
@@ -456,19 +471,21 @@ def check_h1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
 def check_snapshot_reconciliation(
     symbols: Iterable[str], postgres: PostgresResource, redis: RedisResource
 ) -> CheckOutcome:
-    """The Redis M1 snapshot equals the database's latest window for each symbol."""
-    from market_assets.ohlcv.bar_reads import read_bars
+    """The Redis snapshot of each symbol's base timeframe equals the database's latest
+    window of the base's own bars."""
+    from market_assets.ohlcv.bar_reads import base_of, read_bars
 
     lines: list[str] = []
     checked = 0
     for symbol in sorted(set(symbols)):
-        payload = redis.get_snapshot(snapshot_key(symbol, "M1", redis.key_prefix))
+        base = base_of(symbol)
+        payload = redis.get_snapshot(snapshot_key(symbol, str(base), redis.key_prefix))
         if payload is None:
             lines.append(f"{symbol}: no snapshot (stale or expired; rebuilt by bar_snapshots)")
             continue
         snap = decode(payload)
         with postgres.connection() as conn:
-            db = read_bars(conn, symbol, Timeframe.M1, last_n=len(snap))
+            db = read_bars(conn, symbol, base, last_n=len(snap), base=base)
             conn.rollback()
         checked += 1
         if not snap.equals(db):

@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from market_assets.core.bars import BAR_COLUMNS, PRICE_COLUMNS
 from market_assets.core.partition_keys import BarPartition
+from market_assets.core.universe import BASE_TIMEFRAMES
 from resources.errors import StoreUnavailableError
 from resources.s3 import S3Resource
 
@@ -69,7 +70,8 @@ def _suite(gx: Any) -> Any:
     for column in BAR_COLUMNS:
         add(gxe.ExpectColumnValuesToNotBeNull(column=column))
     add(gxe.ExpectColumnValuesToMatchRegex(column="symbol", regex=r"^[A-Z0-9][A-Z0-9._-]{0,31}$"))
-    add(gxe.ExpectColumnValuesToBeInSet(column="timeframe", value_set=["M1", "D1"]))
+    bases = [str(tf) for tf in BASE_TIMEFRAMES]
+    add(gxe.ExpectColumnValuesToBeInSet(column="timeframe", value_set=bases))
     for column in (*PRICE_COLUMNS, "volume", "adj_factor"):
         add(gxe.ExpectColumnValuesToBeOfType(column=column, type_="float64"))
     for column in (*PRICE_COLUMNS, "adj_factor"):

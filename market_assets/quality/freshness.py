@@ -5,8 +5,9 @@ is a local time on the session date, e.g. 16:30 Asia/Tokyo. At any instant the s
 *must* be in is the latest one whose deadline has passed; before today's deadline that is the
 previous session, so a check evaluated at 15:50 in Tokyo does not fail for a session still
 being collected. Each scheduled symbol of the market must have bars of that session (or a
-later one) in ohlcv_bars: the bars table, not the collection log, because "in" means a reader
-can get them, and a collection that was logged but rolled back or held back is not in.
+later one; for a W1/MN1 base, of the first session of the week/month holding it) in ohlcv_bars:
+the bars table, not the collection log, because "in" means a reader can get them, and a
+collection that was logged but rolled back or held back is not in.
 
 The clock is an argument: the Dagster checks pass the real time, tests pass any instant.
 """
@@ -17,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from market_assets.core import names
-from market_assets.core.calendars import is_session, previous_session
+from market_assets.core.calendars import is_session, period_first_session, previous_session
 from market_assets.core.quality_config import Deadline
 from market_assets.core.universe import default_universe
 from market_assets.quality.evaluation import FAILURES_SHOWN, CheckOutcome
@@ -33,6 +34,19 @@ CHECK_NAMES: Mapping[str, str] = {
     "XNYS": "freshness_new_york",
     "FX24X5": "freshness_fx",
 }
+
+
+# A W1 or MN1 bar is filed under the first session of its week or month, up to a month back.
+PERIOD_LOOKBACK = dt.timedelta(days=31)
+
+
+def due_of_base(calendar: str, symbol: str, due: dt.date) -> dt.date:
+    """The session whose bar must be in for `due` to count as in: `due` itself, or for a W1/MN1
+    base the first session of the week/month holding it (the period's bar is filed there)."""
+    inst = default_universe().known([symbol]).get(symbol)
+    if inst is None or str(inst.base_timeframe) not in ("W1", "MN1"):
+        return due
+    return period_first_session(calendar, str(inst.base_timeframe), due) or due
 
 
 def market_symbols(symbols: list[str], calendar: str) -> list[str]:
@@ -74,8 +88,14 @@ def check_freshness(
     """One market: every given symbol has its due session (or a newer one) in the database."""
     chosen = sorted(set(symbols))
     due = due_session(deadline, now)
-    newest = newest_sessions(postgres, chosen, now - LOOKBACK) if chosen else {}
-    stale = {s: newest.get(s) for s in chosen if (newest.get(s) or dt.date.min) < due}
+    wanted = {s: due_of_base(deadline.calendar, s, due) for s in chosen}
+    since = (
+        now
+        - LOOKBACK
+        - (PERIOD_LOOKBACK if any(d != due for d in wanted.values()) else dt.timedelta())
+    )
+    newest = newest_sessions(postgres, chosen, since) if chosen else {}
+    stale = {s: newest.get(s) for s in chosen if (newest.get(s) or dt.date.min) < wanted[s]}
     lines = [
         f"{s}: newest session {day or f'none in the last {LOOKBACK.days} days'},"
         f" {due} was due by {deadline.describe()}"

@@ -42,8 +42,12 @@ def read_adjusted(
     if raw.empty:
         return raw
     layer = raw.attrs.get("layer")
-    calendar = default_universe().resolve(symbol).calendar
-    if tf in (Timeframe.W1, Timeframe.MN1):
+    inst = default_universe().resolve(symbol)
+    calendar = inst.calendar
+    # Weeks and months are rebuilt from adjusted D1 (one may span an ex-date); a W1 or MN1
+    # base has no D1 to rebuild from, so its bars are adjusted as the session they are filed
+    # under (an event inside the period then applies to the whole bar).
+    if tf in (Timeframe.W1, Timeframe.MN1) and tf is not inst.base_timeframe:
         labels = pd.DatetimeIndex(raw.index)
         daily = reader.get(symbol, Timeframe.D1, labels[0].to_pydatetime(), end, None)
         out = reaggregate(_adjusted(reader, symbol, calendar, daily), labels)

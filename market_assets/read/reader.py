@@ -28,7 +28,7 @@ from market_assets.core.identifiers import validate_symbol
 from market_assets.core.storage_layout import raw_object_key
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import default_universe
-from market_assets.ohlcv.bar_reads import READ_COLUMNS, read_bars
+from market_assets.ohlcv.bar_reads import READ_COLUMNS, base_of, read_bars, relation_for
 from market_assets.ohlcv.raw_objects import existing_keys
 from market_assets.ohlcv.snapshots import DEFAULT_BARS, decode, publish_snapshot
 from resources.cache_keys import snapshot_key
@@ -117,6 +117,8 @@ class BarReader:
         last_n: int | None = None,
     ) -> pd.DataFrame:
         symbol, tf = validate_symbol(symbol), Timeframe.parse(timeframe)
+        base = base_of(symbol)
+        relation_for(symbol, base, tf)  # a timeframe finer than the base: ValueError, no store
         start, end = as_utc(start), as_utc(end)
         self._failures, self._answered = [], False
         frame = self._from_redis(symbol, tf, start, end, last_n)

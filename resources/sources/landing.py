@@ -57,7 +57,12 @@ from market_assets.core.bars import (
     concat_bars,
     session_date_column,
 )
-from market_assets.core.calendars import calendar_timezone, session_dates_of
+from market_assets.core.calendars import (
+    bar_session_dates,
+    calendar_timezone,
+    dated_bar_sessions,
+    session_dates_of,
+)
 from market_assets.core.partition_keys import FIRST_SESSION
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import (
@@ -348,6 +353,21 @@ def _session_range() -> tuple[dt.date, dt.date]:
     return dt.date.fromisoformat(FIRST_SESSION), tomorrow
 
 
+def _dated_bars(
+    calendar: str, spec: VendorSpec, ts: pd.DatetimeIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """(session_date, ts ns) of D1/W1/MN1 rows: the vendor's date (in its zone) names a day of
+    the bar's period (its first day, or with `label: period_end` its last); the bar is filed
+    under the period's first session with that session's open as ts (core/calendars.py)."""
+    days = ts.tz_convert(spec.timezone).tz_localize(None).normalize()
+    return dated_bar_sessions(
+        calendar,
+        str(spec.timeframe),
+        days.values.astype("datetime64[D]"),
+        sunday_starts_week=spec.label == "open",
+    )
+
+
 def _resolve_symbols(
     spellings: Iterable[str], spec: VendorSpec, universe: Universe
 ) -> dict[str, Instrument]:
@@ -421,26 +441,36 @@ def scan_file(
     issues: list[dict[str, Any]] = []
     numbers = {f: _numeric(table[spec.columns[f]], f, issues) for f in _NUMERIC_FIELDS}
     ts, date_text, far = _timestamps(table, spec)
+    if spec.label == "close" and spec.timeframe.minutes:  # labelled by the close
+        ts = ts - pd.Timedelta(minutes=spec.timeframe.minutes)
 
     instruments = _resolve_symbols(sorted(set(spelled)), spec, universe)
     symbol = np.array([instruments[s].symbol if s in instruments else "" for s in spelled], object)
     known = symbol != ""
     session = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     nat = np.asarray(ts.isna())
+    ts_ns = ts.asi8.copy()
     for sym in sorted(set(symbol[known])):
         inst = universe.resolve(sym)
         rows = (symbol == sym) & ~nat
         if rows.any():
             local = ts[rows]
-            days = session_dates_of(inst.calendar, local, strict=False)
             fallback = local.tz_convert(calendar_timezone(inst.calendar)).normalize()
             fallback_days = fallback.tz_localize(None).values.astype("datetime64[D]")
+            if spec.timeframe.is_session_based:
+                days, opens = _dated_bars(inst.calendar, spec, local)
+                ts_ns[rows] = np.where(np.isnat(days), ts_ns[rows], opens)
+            else:
+                days = bar_session_dates(inst.calendar, spec.timeframe, local)
+                inside = session_dates_of(inst.calendar, local, strict=False)
+                days = np.where(np.isnat(days), inside, days)
             session[rows] = np.where(np.isnat(days), fallback_days, days)
         undated = (symbol == sym) & nat
         if undated.any():  # a date column without a usable time: keep the row on that date
             session[undated] = pd.to_datetime(
                 date_text[undated], errors="coerce", format="mixed"
             ).values.astype("datetime64[D]")
+    ts = pd.DatetimeIndex(pd.to_datetime(ts_ns, unit="ns", utc=True)).where(~nat)
     lo, hi = (np.datetime64(d, "D") for d in _session_range())
     far |= ~np.isnat(session) & ((session < lo) | (session > hi))
     session[far] = np.datetime64("NaT")

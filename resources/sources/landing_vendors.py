@@ -31,14 +31,16 @@ SHIPPED_VENDORS_FILE = Path(__file__).with_name("landing_vendors.yaml")
 COLUMN_FIELDS = ("symbol", "timestamp", "date", "time", *PRICE_COLUMNS, "volume")
 _ENTRY_KEYS = {
     "timezone": "an IANA zone name, e.g. Asia/Tokyo",
-    "timeframe": "M1 or D1",
+    "timeframe": "a base timeframe: M1, M5, M15, M30, H1, H4, D1, W1 or MN1",
     "symbol_vendor": f"one of {list(VENDORS)}",
     "canonical_symbols": "true or false",
     "symbol_from_filename": "a regex with a (?P<symbol>...) group",
     "csv": "a mapping with `sep`",
     "columns": "bar field -> vendor column",
     "datetime_format": "a strptime format",
+    "label": "open, close or period_end",
 }
+LABELS = ("open", "close", "period_end")
 _VENDOR_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -64,6 +66,9 @@ class VendorSpec:
     symbol_from_filename: str | None = None
     sep: str = ","
     datetime_format: str | None = None
+    # What a vendor time labels: a bar's open (default), an intraday bar's close (ts = label -
+    # length) or, for D1/W1/MN1, the last day inside the period (2012-01-31 for January).
+    label: str = "open"
 
     def required_columns(self) -> list[str]:
         return list(self.columns.values())
@@ -101,9 +106,28 @@ def _timeframe(entry: Mapping[str, Any], where: str) -> Timeframe:
         raise VendorMappingError(f"{where}: timeframe: {exc}") from None
     if tf not in BASE_TIMEFRAMES:
         raise VendorMappingError(
-            f"{where}: timeframe: {tf} is not a base timeframe; files deliver M1 or D1 bars"
+            f"{where}: timeframe: {tf} is not a base timeframe; expected {_ENTRY_KEYS['timeframe']}"
         )
     return tf
+
+
+def _label(entry: Mapping[str, Any], timeframe: Timeframe, where: str) -> str:
+    label = entry.get("label", "open")
+    if label not in LABELS:
+        raise VendorMappingError(
+            f"{where}: label: expected {_ENTRY_KEYS['label']}, got {_shown(label)}"
+        )
+    if label == "close" and not timeframe.is_intraday:
+        raise VendorMappingError(
+            f"{where}: label: close is for intraday bars (M1..H4); {timeframe} bars are dated "
+            "by their period: use open or period_end"
+        )
+    if label == "period_end" and timeframe.is_intraday:
+        raise VendorMappingError(
+            f"{where}: label: period_end is for D1, W1 or MN1 bars; {timeframe} bars are "
+            "labelled by their open or close"
+        )
+    return str(label)
 
 
 def _columns(entry: Mapping[str, Any], where: str) -> dict[str, str]:
@@ -180,10 +204,12 @@ def _spec(name: Any, entry: Any, origin: str) -> VendorSpec:
     sep = csv_options.get("sep", ",")
     if not isinstance(sep, str) or len(sep) != 1:
         raise VendorMappingError(f"{where}: csv.sep: expected one character, got {_shown(sep)}")
+    timeframe = _timeframe(entry, where)
     return VendorSpec(
         name=name,
         timezone=_timezone(entry, where),
-        timeframe=_timeframe(entry, where),
+        timeframe=timeframe,
+        label=_label(entry, timeframe, where),
         columns=_columns(entry, where),
         symbol_vendor=symbol_vendor,
         canonical_symbols=canonical,

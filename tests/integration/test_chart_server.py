@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
+import yaml
 
 from market_assets.charts.page import library_path
 from market_assets.charts.payload import ChartSource
 from market_assets.charts.server import ChartServer
 from market_assets.core.partition_keys import BarPartition, partition_key
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH
 from market_assets.ohlcv.collection_log import write_quarantine
 from market_assets.quality.evaluation import CheckOutcome, record_metrics
 from market_assets.read.reader import BarReader
@@ -179,3 +182,23 @@ def test_every_store_down_is_a_503_naming_them() -> None:
         chart.stop()
     assert response.status_code == 503
     assert "postgres" in response.json()["error"] and ":y@" not in response.json()["error"]
+
+
+def test_a_timeframe_finer_than_the_base_is_a_400_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    for entry in document["instruments"]:
+        if entry["symbol"] == SYMBOL:
+            entry["base_timeframe"] = "H1"
+    path = tmp_path / "universe.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(path))
+    reader = BarReader(postgres=None, redis=None, s3=None)
+    chart = ChartServer(ChartSource(reader).payload, port=0).start_background()
+    try:
+        response = requests.get(f"{chart.url}api/bars", params={**WINDOW, "tf": "M5"}, timeout=30)
+    finally:
+        chart.stop()
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("EURUSD has base timeframe H1: M5 is finer")

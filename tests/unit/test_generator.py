@@ -23,7 +23,13 @@ from market_assets.core.bars import (
     normalize_bars,
     to_arrow,
 )
-from market_assets.core.calendars import expected_minute_bars, session_dates_of, sessions_in_range
+from market_assets.core.calendars import (
+    expected_bar_labels,
+    expected_minute_bars,
+    period_first_session,
+    session_dates_of,
+    sessions_in_range,
+)
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import Instrument, default_universe, equity_instrument
 from resources.sources import BarSource, GeneratorSource, SourceError
@@ -277,10 +283,49 @@ def test_d1_base_timeframe_is_default(gen: GeneratorSource) -> None:
     assert (bars["timeframe"] == "D1").all()
 
 
-def test_unsupported_timeframe(gen: GeneratorSource) -> None:
-    with pytest.raises(SourceError, match="M1 and D1 only") as info:
-        gen.fetch(_inst("7203"), D(2024, 3, 5), "M5")
-    assert info.value.retryable is False
+CRYPTO = Instrument(
+    symbol="BTCUSD", kind="crypto", calendar="24/7", currency="USD", start_price=65000.0,
+    tick_size=0.01,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("symbol", ["7203", "AAPL", "USDJPY", "BTCUSD"])
+@pytest.mark.parametrize("timeframe", ["M5", "M15", "M30", "H1", "H4", "W1", "MN1"])
+def test_every_base_gives_the_calendars_labels_and_the_rollup_of_its_m1_path(
+    gen: GeneratorSource, symbol: str, timeframe: str
+) -> None:
+    inst = CRYPTO if symbol == "BTCUSD" else _inst(symbol)
+    days = [D(2024, 2, 26) + dt.timedelta(days=i) for i in range(14)]  # a month end, US DST
+    bars = gen.fetch_many([inst], days, timeframe)
+    assert (bars["timeframe"] == timeframe).all() and dict(bars.dtypes) == BAR_PANDAS_DTYPES
+    expected = [(t, d) for d in days for t in expected_bar_labels(inst.calendar, timeframe, d)]
+    assert list(zip(bars["ts"], bars["session_date"], strict=True)) == expected
+    # Values are the M1 path's (its D1 path's for W1/MN1) over the bar's sessions and bucket.
+    fine = "D1" if timeframe in ("W1", "MN1") else "M1"
+    wider = [D(2024, 2, 1) + dt.timedelta(days=i) for i in range(60)]
+    path = gen.fetch_many([inst], wider, fine)
+    for row in bars.itertuples():
+        if fine == "M1":
+            size = pd.Timedelta(minutes=Timeframe.parse(timeframe).minutes or 1)
+            part = path[(path["ts"] >= row.ts) & (path["ts"] < row.ts + size)]
+        else:
+            owner = [
+                period_first_session(inst.calendar, timeframe, d) for d in path["session_date"]
+            ]
+            part = path[np.array([o == row.session_date for o in owner])]
+        assert row.open == part["open"].iloc[0] and row.close == part["close"].iloc[-1]
+        assert row.high == part["high"].max() and row.low == part["low"].min()
+        assert row.volume == part["volume"].sum()
+
+
+def test_fx_h4_bar_across_the_roll_needs_the_next_session(gen: GeneratorSource) -> None:
+    monday = gen.fetch_many([_inst("USDJPY")], [D(2024, 1, 8)], "H4")
+    last = monday.iloc[-1]
+    assert last["ts"] == pd.Timestamp("2024-01-08 20:00", tz="UTC")
+    m1 = gen.fetch_many([_inst("USDJPY")], [D(2024, 1, 8), D(2024, 1, 9)], "M1")
+    bucket = m1[(m1["ts"] >= last["ts"]) & (m1["ts"] < last["ts"] + pd.Timedelta(hours=4))]
+    assert set(bucket["session_date"]) == {D(2024, 1, 8), D(2024, 1, 9)}
+    assert last["volume"] == bucket["volume"].sum()
 
 
 def test_calendar_range_error_is_source_error(gen: GeneratorSource) -> None:

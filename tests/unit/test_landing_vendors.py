@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -20,6 +21,7 @@ from resources.sources.landing_vendors import (
     VendorMappingError,
     load_vendor_file,
     merged_vendors,
+    parse_vendors,
 )
 
 ACME = {
@@ -94,8 +96,11 @@ def _changed(change: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, An
         (_changed({"timezone": "Mars/Olympus"}), "timezone", "unknown zone 'Mars/Olympus'"),
         (_changed({"timezone": 9}), "timezone", "got 9"),
         (_changed({"timeframe": "M7"}), "timeframe", "unknown timeframe 'M7'"),
-        (_changed({"timeframe": "H1"}), "timeframe", "not a base timeframe"),
+        (_changed({"timeframe": 60}), "timeframe", "unknown timeframe int"),
         (_changed({"colums": {}}), "unknown keys", "'colums'"),
+        (_changed({"label": "middle"}), "label", "open, close or period_end, got 'middle'"),
+        (_changed({"label": "period_end"}), "label", "period_end is for D1, W1 or MN1"),
+        (_changed({"timeframe": "D1", "label": "close"}), "label", "close is for intraday"),
         (_changed({"canonical_symbols": "yes"}), "canonical_symbols", "true or false"),
         (_changed({"symbol_vendor": "bloomberg"}), "symbol_vendor", "is not one of"),
         (_changed({"symbol_from_filename": "^(?P<sym>x)"}), "symbol_from_filename", "group"),
@@ -151,6 +156,83 @@ def test_document_level_errors_name_the_file(tmp_path: Path) -> None:
         assert str(caught.value).startswith(str(path)) and message in str(caught.value)
 
 
+@pytest.mark.parametrize("timeframe", ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"])
+def test_a_vendor_may_deliver_any_base_timeframe(tmp_path: Path, timeframe: str) -> None:
+    path = _write(tmp_path, {"acme": _changed({"timeframe": timeframe})})
+    assert merged_vendors(path)["acme"].timeframe is Timeframe.parse(timeframe)
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "label"),
+    [("M1", None), ("H1", "close"), ("D1", "period_end"), ("MN1", "period_end"), ("W1", "open")],
+)
+def test_label_defaults_to_open_and_fits_the_timeframe(
+    tmp_path: Path, timeframe: str, label: str | None
+) -> None:
+    change = {"timeframe": timeframe, **({"label": label} if label else {})}
+    spec = merged_vendors(_write(tmp_path, {"acme": _changed(change)}))["acme"]
+    assert spec.label == (label or "open")
+
+
 def test_a_user_file_may_add_nothing(tmp_path: Path) -> None:
     assert sorted(merged_vendors(_write(tmp_path, {}))) == ["generic", "jquants_csv", "mt5"]
     assert merged_vendors(_write(tmp_path, {"acme": ACME}))["acme"].timeframe is Timeframe.M1
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "landing"
+PRICED = {c: c for c in ("open", "high", "low", "close", "volume")}
+
+
+def _scan(vendor: dict[str, Any], key: str, data: bytes):  # type: ignore[no-untyped-def]
+    file = LandingFile(key, "e", len(data), dt.datetime(2024, 3, 11, tzinfo=dt.UTC))
+    return scan_file(file, vendors={key.split("/")[1]: _spec(vendor, key)}, data=data)
+
+
+def _spec(vendor: dict[str, Any], key: str):  # type: ignore[no-untyped-def]
+    return parse_vendors({"vendors": {key.split("/")[1]: vendor}})[key.split("/")[1]]
+
+
+def test_hourly_bars_labelled_by_their_close_open_an_hour_earlier() -> None:
+    vendor = {
+        "timezone": "UTC",
+        "timeframe": "H1",
+        "label": "close",
+        "columns": {"symbol": "pair", "timestamp": "time", **PRICED},
+    }
+    scan = _scan(
+        vendor, "landing/hourly/eurusd.csv", (FIXTURES / "eurusd_h1_close.csv").read_bytes()
+    )
+    bars = scan.bars
+    assert (bars["timeframe"] == "H1").all()
+    assert [str(t) for t in bars["ts"]] == [
+        "2024-03-10 21:00:00+00:00",  # New York summer time: Monday's session opens 21:00 UTC
+        "2024-03-10 22:00:00+00:00",
+        "2024-03-11 20:00:00+00:00",
+        "2024-03-11 20:30:00+00:00",  # off the hourly grid: its partition's rules reject it
+    ]
+    assert [str(d) for d in bars["session_date"]] == ["2024-03-11"] * 4
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "label", "date", "session", "ts"),
+    [
+        ("D1", "period_end", "2024-01-31", "2024-01-31", "2024-01-31 14:30"),
+        ("MN1", "period_end", "2024-01-31", "2024-01-02", "2024-01-02 14:30"),
+        ("MN1", "open", "2024-01-01", "2024-01-02", "2024-01-02 14:30"),
+        ("W1", "period_end", "2024-01-07", "2024-01-02", "2024-01-02 14:30"),
+        ("W1", "open", "2024-01-07", "2024-01-08", "2024-01-08 14:30"),  # a Sunday-start week
+    ],
+)
+def test_dated_bars_are_filed_under_the_first_session_of_their_period(
+    timeframe: str, label: str, date: str, session: str, ts: str
+) -> None:
+    vendor = {
+        "timezone": "America/New_York",
+        "timeframe": timeframe,
+        "label": label,
+        "columns": {"symbol": "ticker", "date": "day", **PRICED},
+    }
+    data = f"ticker,day,open,high,low,close,volume\nAAPL,{date},185.5,190.25,180.0,188.0,1e6\n"
+    bars = _scan(vendor, "landing/daily/aapl.csv", data.encode()).bars
+    assert str(bars["session_date"].iloc[0]) == session
+    assert bars["ts"].iloc[0] == pd.Timestamp(ts, tz="UTC")

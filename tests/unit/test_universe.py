@@ -160,8 +160,11 @@ def test_symbols_active_only(document: dict[str, Any]) -> None:
         ({"symbol": 7203}, "must be quoted"),
         ({"currency": "yen"}, "ISO 4217"),
         ({"source": "bloomberg"}, "source 'bloomberg'"),
-        ({"base_timeframe": "M5"}, "base_timeframe must be M1 or D1"),
         ({"base_timeframe": "M2"}, "unknown timeframe"),
+        (
+            {"base_timeframe": "H1", "source": "yfinance"},
+            "base_timeframe H1 cannot come from source yfinance, which delivers M1 and D1",
+        ),
         ({"start_price": -1}, "start_price must be a positive number"),
         ({"start_price": "150"}, "start_price must be a positive number"),
         ({"tick_size": 0}, "tick_size must be a positive number"),
@@ -223,6 +226,12 @@ def test_load_universe_file_errors(tmp_path: Path, document: dict[str, Any]) -> 
     good.write_text(yaml.safe_dump(_with_entry(document, 0, calendar="NOPE")))
     with pytest.raises(UniverseError, match=str(good).replace("\\", "\\\\")):
         load_universe(good)
+
+
+@pytest.mark.parametrize("timeframe", ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"])
+def test_any_of_the_nine_timeframes_may_be_a_base(document: dict[str, Any], timeframe: str) -> None:
+    u = parse_universe(_with_entry(document, 0, base_timeframe=timeframe.lower()))
+    assert u.get("USDJPY").base_timeframe is Timeframe.parse(timeframe)
 
 
 def test_defaults_apply(document: dict[str, Any]) -> None:

@@ -86,7 +86,8 @@ RAW_SPECS = [
     AssetCheckSpec(
         names.SESSION_CONTINUITY,
         asset=RAW_BARS,
-        description="No missing M1 bar inside a session, none outside (warning).",
+        description="No missing bar of the symbol's base timeframe inside a session, none"
+        " outside (warning).",
     ),
     AssetCheckSpec(
         names.ROW_COUNT,
@@ -112,18 +113,18 @@ ROLLUP_SPECS = [
     AssetCheckSpec(
         names.D1_EQUALS_M1_AGGREGATE,
         asset=BAR_ROLLUPS,
-        description="Each D1 bar equals the aggregate of its M1 bars.",
+        description="Each D1 bar of an M1-base symbol equals the aggregate of its M1 bars.",
     ),
     AssetCheckSpec(
         names.H1_EQUALS_M1_AGGREGATE,
         asset=BAR_ROLLUPS,
-        description="Each H1 bar equals the aggregate of its M1 bars.",
+        description="Each H1 bar of an M1-base symbol equals the aggregate of its M1 bars.",
     ),
 ]
 SNAPSHOT_SPEC = AssetCheckSpec(
     names.SNAPSHOT_MATCHES_DATABASE,
     asset=BAR_SNAPSHOTS,
-    description="The Redis M1 snapshot equals the database.",
+    description="The Redis snapshot of each symbol's base timeframe equals the database.",
 )
 
 
