@@ -40,6 +40,7 @@ from dagster._core.events import (
 )
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.test_utils import create_run_for_test, instance_for_test
+from psycopg import sql
 
 from benchmarks import BenchResult, Target, ratio, spread
 from benchmarks.stack import BenchStack, on_database
@@ -73,7 +74,7 @@ def _instance(admin_url: str, path: str) -> Iterator[DagsterInstance]:
     """A Dagster instance whose three storages are a fresh database of the bench server."""
     database = f"dagster_events_{path}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     url = on_database(admin_url, database).replace("postgresql://", "postgresql+psycopg2://", 1)
     module, klass = _STORAGES[path]
     storage = {"postgres_url": url}
@@ -95,7 +96,9 @@ def _instance(admin_url: str, path: str) -> Iterator[DagsterInstance]:
             yield instance
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
 
 
 def _planned_events(keys: list[str], subset: bool) -> list[DagsterEvent]:

@@ -35,6 +35,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from dagster._core.test_utils import instance_for_test
+from psycopg import sql
 
 from market_assets.devstack.postgres import PostgresServer
 from market_assets.operations.event_log_storage import (
@@ -75,7 +76,7 @@ def instance(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dag
     monkeypatch.setattr(BatchingPostgresEventLogStorage, "_store_planned_batch", counted)
     database = f"dagster_events_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(conninfo_for(pg_admin_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     base = pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
     storage = {"postgres_url": f"{base}/{database}"}
     overrides = {
@@ -101,7 +102,9 @@ def instance(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dag
             yield inst
     finally:
         with psycopg.connect(conninfo_for(pg_admin_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
 
 
 def _storages(url: str) -> dict[str, dict[str, object]]:
