@@ -219,6 +219,7 @@ def running_dev_stack(state: Path) -> Iterator[DevStack]:
         "MARKET_ASSETS_RETENTION_M1": "off",
         "DAGSTER_HOME": str(home / "dagster_home"),
         "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",  # the log's lines are not wrapped at 80 (rich, no terminal)
     }
     # Whatever names other servers in the caller's environment must not leak in.
     for name in list(env):

@@ -39,7 +39,13 @@ import pytest
 import requests
 
 from market_assets.core.partition_keys import BarPartition, partition_key
-from tests.e2e.conftest import PROJECT_ROOT, DevStack, running_dev_stack, stack_home
+from tests.e2e.conftest import (
+    PROJECT_ROOT,
+    DevStack,
+    listening_ports,
+    running_dev_stack,
+    stack_home,
+)
 from tests.integration.convergence import divergent_partitions, sessions
 from tests.plugins.servers import server_state_dir
 
@@ -77,7 +83,7 @@ query ($id: String!) {
     ... on Runs {
       results {
         runId status parentRunId creationTime startTime endTime
-        stepStats { stepKey status }
+        stepStats { stepKey status attempts { startTime } }
       }
     }
   }
@@ -110,6 +116,8 @@ class Measured:
     runs: int = 0
     failed_runs: int = 0
     retried_runs: int = 0
+    step_retries: int = 0  # step attempts beyond the first, over the backfill's runs
+    server_back_s: float | None = None  # the killed server accepts connections again
     final_status: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -149,13 +157,17 @@ def backfill_runs(stack: DevStack, backfill_id: str) -> list[dict[str, Any]] | N
     return list(data["runsOrError"]["results"])
 
 
-def wait_for_executing_run(stack: DevStack, backfill_id: str) -> dict[str, Any]:
-    """A STARTED run of the backfill with a step in progress: the middle of the backfill."""
+def wait_for_executing_run(
+    stack: DevStack, backfill_id: str, step: str | None = None
+) -> dict[str, Any]:
+    """A STARTED run of the backfill with a step (``step``, or any) in progress: the middle
+    of the backfill."""
     deadline = time.monotonic() + VICTIM_TIMEOUT_S
     while time.monotonic() < deadline:
         for run in backfill_runs(stack, backfill_id) or []:
             steps = run.get("stepStats") or []
-            if run["status"] == "STARTED" and any(s["status"] == "IN_PROGRESS" for s in steps):
+            busy = [s for s in steps if s["status"] == "IN_PROGRESS"]
+            if run["status"] == "STARTED" and any(step in (None, s["stepKey"]) for s in busy):
                 return run
         time.sleep(0.5)
     raise TimeoutError(f"no run of backfill {backfill_id} executing after {VICTIM_TIMEOUT_S} s")
@@ -188,12 +200,22 @@ def kill_server(home: Path, name: str) -> str:
     return f"{name} (pid {pid} and its process group)"
 
 
+def server_port(home: Path, name: str) -> int:
+    """The port the server ``name`` serves clients on, from the stack's stack.json."""
+    from market_assets.devstack.stack import read_stack_file
+
+    ports = (read_stack_file(home / "servers") or {})["ports"]
+    return int(ports["seaweedfs"]["s3"] if name == "seaweedfs" else ports[name])
+
+
 def wait_for_success(
-    stack: DevStack, backfill_id: str, killed_at: float, measured: Measured
+    stack: DevStack, backfill_id: str, killed_at: float, measured: Measured, port: int | None
 ) -> dict[str, Any]:
     """Poll through the outage until the backfill is done; record when each milestone came."""
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while True:
+        if port is not None and measured.server_back_s is None and listening_ports([port]):
+            measured.server_back_s = round(time.time() - killed_at, 1)
         runs = backfill_runs(stack, backfill_id)
         if runs is not None:
             failed = [r for r in runs if r["status"] == "FAILURE" and r.get("endTime")]
@@ -283,7 +305,13 @@ def _write_results(module_s: float) -> None:
 
 
 def run_scenario(
-    fault: FaultStack, name: str, first_day: dt.date, kill: Callable[[dict[str, Any]], str]
+    fault: FaultStack,
+    name: str,
+    first_day: dt.date,
+    kill: Callable[[dict[str, Any]], str],
+    *,
+    step: str | None = None,
+    server: str | None = None,
 ) -> Measured:
     """Launch, wait for a run mid-step, kill, wait for the backfill, check the stores."""
     stack, home = fault.stack, fault.home
@@ -291,18 +319,25 @@ def run_scenario(
     parts = sessions(days, SYMBOLS)
     launched = time.time()
     backfill_id = launch_backfill(stack, days)
-    victim_run = wait_for_executing_run(stack, backfill_id)
+    victim_run = wait_for_executing_run(stack, backfill_id, step)
+    port = server_port(home, server) if server else None
     victim = kill(victim_run)
     killed_at = time.time()
     measured = Measured(name, victim, len(parts), launch_to_kill_s=round(killed_at - launched, 1))
     RESULTS.append(measured)
     print(f"\n[{name}] killed {victim} {measured.launch_to_kill_s} s after the launch")
-    backfill = wait_for_success(stack, backfill_id, killed_at, measured)
+    busy = [s["stepKey"] for s in victim_run["stepStats"] if s["status"] == "IN_PROGRESS"]
+    measured.notes.append(f"killed while run {victim_run['runId'][:8]} ran {busy}")
+    backfill = wait_for_success(stack, backfill_id, killed_at, measured, port)
     runs = backfill_runs(stack, backfill_id) or []
     measured.final_status = backfill["status"]
     measured.runs = len(runs)
     measured.failed_runs = sum(r["status"] == "FAILURE" for r in runs)
     measured.retried_runs = sum(bool(r.get("parentRunId")) for r in runs)
+    measured.step_retries = sum(
+        max(len(s.get("attempts") or []) - 1, 0) for r in runs for s in r.get("stepStats") or []
+    )
+    measured.notes += [line for line in stack.log_tail(400).splitlines() if "stack:" in line]
     if backfill.get("endTimestamp"):
         measured.backfill_success_s = round(backfill["endTimestamp"] - killed_at, 1)
         measured.launch_to_success_s = round(backfill["endTimestamp"] - launched, 1)
@@ -330,3 +365,15 @@ def test_run_worker_killed(fault_stack: FaultStack) -> None:
     measured = run_scenario(fault_stack, "run_worker", dt.date(2024, 4, 1), kill)
     assert measured.failed_runs >= 1, "the killed run was not failed"
     assert measured.retried_runs >= 1, "the killed run was not retried"
+
+
+def test_s3_server_killed(fault_stack: FaultStack) -> None:
+    """(b) SeaweedFS dies mid-step: the supervisor starts it again on the same ports and data;
+    the run that met the outage fails naming the store and is retried."""
+
+    def kill(_run: dict[str, Any]) -> str:
+        return kill_server(fault_stack.home, "seaweedfs")
+
+    run_scenario(
+        fault_stack, "s3_server", dt.date(2024, 4, 8), kill, step="raw_bars", server="seaweedfs"
+    )
