@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(9
 
 ASSETS = ("raw_bars", "db_bars", "bar_rollups", "bar_snapshots")
 SYMBOLS = ["USDJPY", "EURUSD", "GBPUSD"]
+EXPECTED_RUNS = len(SYMBOLS)  # Dagster 1.13 makes one run per symbol of a date range
 RECOVERY_TIMEOUT_S = 600.0  # from the kill to the backfill's success
 VICTIM_TIMEOUT_S = 300.0  # from the launch to a run executing a step
 POLL_S = 1.0
@@ -158,16 +160,23 @@ def backfill_runs(stack: DevStack, backfill_id: str) -> list[dict[str, Any]] | N
 
 
 def wait_for_executing_run(
-    stack: DevStack, backfill_id: str, step: str | None = None
+    stack: DevStack, backfill_id: str, step: str | None = None, *, last: bool = False
 ) -> dict[str, Any]:
     """A STARTED run of the backfill with a step (``step``, or any) in progress: the middle
-    of the backfill."""
+    of the backfill. ``last``: the backfill's last run, every other one finished (the case of
+    dagster#34204, where only the retry of that run can still complete the backfill)."""
     deadline = time.monotonic() + VICTIM_TIMEOUT_S
     while time.monotonic() < deadline:
-        for run in backfill_runs(stack, backfill_id) or []:
+        runs = backfill_runs(stack, backfill_id) or []
+        for run in runs:
             steps = run.get("stepStats") or []
             busy = [s for s in steps if s["status"] == "IN_PROGRESS"]
-            if run["status"] == "STARTED" and any(step in (None, s["stepKey"]) for s in busy):
+            if run["status"] != "STARTED" or not any(step in (None, s["stepKey"]) for s in busy):
+                continue
+            others = [r for r in runs if r is not run]
+            if not last or (
+                len(runs) >= EXPECTED_RUNS and all(r["status"] in RUN_DONE for r in others)
+            ):
                 return run
         time.sleep(0.5)
     raise TimeoutError(f"no run of backfill {backfill_id} executing after {VICTIM_TIMEOUT_S} s")
@@ -209,13 +218,11 @@ def server_port(home: Path, name: str) -> int:
 
 
 def wait_for_success(
-    stack: DevStack, backfill_id: str, killed_at: float, measured: Measured, port: int | None
+    stack: DevStack, backfill_id: str, killed_at: float, measured: Measured
 ) -> dict[str, Any]:
     """Poll through the outage until the backfill is done; record when each milestone came."""
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while True:
-        if port is not None and measured.server_back_s is None and listening_ports([port]):
-            measured.server_back_s = round(time.time() - killed_at, 1)
         runs = backfill_runs(stack, backfill_id)
         if runs is not None:
             failed = [r for r in runs if r["status"] == "FAILURE" and r.get("endTime")]
@@ -235,6 +242,34 @@ def wait_for_success(
                 f" runs: {runs}\n{stack.log_tail(40)}"
             )
         time.sleep(POLL_S)
+
+
+class PortWatch:
+    """Seconds from the kill until the server's port is closed and then accepts again."""
+
+    def __init__(self, port: int, killed_at: float) -> None:
+        self.port, self.killed_at = port, killed_at
+        self.back_s: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> PortWatch:
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        seen_down = False
+        while not self._done.wait(0.1) and time.time() - self.killed_at < RECOVERY_TIMEOUT_S:
+            up = bool(listening_ports([self.port]))
+            seen_down = seen_down or not up
+            if seen_down and up:
+                self.back_s = round(time.time() - self.killed_at, 1)
+                return
+
+    def stop(self) -> float | None:
+        self._done.set()
+        self._thread.join(timeout=5)
+        return self.back_s
 
 
 @contextlib.contextmanager
@@ -304,6 +339,20 @@ def _write_results(module_s: float) -> None:
     print(json.dumps(payload))
 
 
+def _log_size(stack: DevStack) -> int:
+    with contextlib.suppress(OSError):
+        return stack.log_path.stat().st_size
+    return 0
+
+
+def _log_since(stack: DevStack, offset: int) -> list[str]:
+    """The dev stack's log lines written after ``offset`` (the supervisor's, among others)."""
+    with contextlib.suppress(OSError), stack.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace").splitlines()
+    return []
+
+
 def run_scenario(
     fault: FaultStack,
     name: str,
@@ -312,6 +361,7 @@ def run_scenario(
     *,
     step: str | None = None,
     server: str | None = None,
+    last: bool = False,
 ) -> Measured:
     """Launch, wait for a run mid-step, kill, wait for the backfill, check the stores."""
     stack, home = fault.stack, fault.home
@@ -319,16 +369,20 @@ def run_scenario(
     parts = sessions(days, SYMBOLS)
     launched = time.time()
     backfill_id = launch_backfill(stack, days)
-    victim_run = wait_for_executing_run(stack, backfill_id, step)
+    victim_run = wait_for_executing_run(stack, backfill_id, step, last=last)
     port = server_port(home, server) if server else None
+    log_offset = _log_size(stack)
     victim = kill(victim_run)
     killed_at = time.time()
+    comeback = PortWatch(port, killed_at).start() if port else None
     measured = Measured(name, victim, len(parts), launch_to_kill_s=round(killed_at - launched, 1))
     RESULTS.append(measured)
     print(f"\n[{name}] killed {victim} {measured.launch_to_kill_s} s after the launch")
     busy = [s["stepKey"] for s in victim_run["stepStats"] if s["status"] == "IN_PROGRESS"]
     measured.notes.append(f"killed while run {victim_run['runId'][:8]} ran {busy}")
-    backfill = wait_for_success(stack, backfill_id, killed_at, measured, port)
+    backfill = wait_for_success(stack, backfill_id, killed_at, measured)
+    if comeback is not None:
+        measured.server_back_s = comeback.stop()
     runs = backfill_runs(stack, backfill_id) or []
     measured.final_status = backfill["status"]
     measured.runs = len(runs)
@@ -337,7 +391,7 @@ def run_scenario(
     measured.step_retries = sum(
         max(len(s.get("attempts") or []) - 1, 0) for r in runs for s in r.get("stepStats") or []
     )
-    measured.notes += [line for line in stack.log_tail(400).splitlines() if "stack:" in line]
+    measured.notes += [line for line in _log_since(stack, log_offset) if "stack:" in line]
     if backfill.get("endTimestamp"):
         measured.backfill_success_s = round(backfill["endTimestamp"] - killed_at, 1)
         measured.launch_to_success_s = round(backfill["endTimestamp"] - launched, 1)
@@ -355,14 +409,16 @@ def run_scenario(
 
 
 def test_run_worker_killed(fault_stack: FaultStack) -> None:
-    """(c) A run worker dies: the monitor fails its run, the retry re-runs it from failure."""
+    """(c) The worker of the backfill's last run dies: its run is failed, the retry daemon
+    re-runs it from failure, and the backfill counts the retry (ends COMPLETED_SUCCESS)."""
 
     def kill(run: dict[str, Any]) -> str:
         worker = run_worker(fault_stack.stack, run["runId"])
         worker.send_signal(signal.SIGKILL)
         return f"run worker pid {worker.pid} of run {run['runId'][:8]}"
 
-    measured = run_scenario(fault_stack, "run_worker", dt.date(2024, 4, 1), kill)
+    # The backfill's last run: only its retry can complete the backfill (dagster#34204).
+    measured = run_scenario(fault_stack, "run_worker", dt.date(2024, 4, 1), kill, last=True)
     assert measured.failed_runs >= 1, "the killed run was not failed"
     assert measured.retried_runs >= 1, "the killed run was not retried"
 
@@ -376,4 +432,17 @@ def test_s3_server_killed(fault_stack: FaultStack) -> None:
 
     run_scenario(
         fault_stack, "s3_server", dt.date(2024, 4, 8), kill, step="raw_bars", server="seaweedfs"
+    )
+
+
+def test_postgres_killed(fault_stack: FaultStack) -> None:
+    """(a) PostgreSQL dies mid-step, and with it the Dagster instance: the supervisor runs its
+    crash recovery on the same port and data; the daemon, the webserver and the run worker
+    reconnect, and a run that could not finish is failed and retried."""
+
+    def kill(_run: dict[str, Any]) -> str:
+        return kill_server(fault_stack.home, "postgres")
+
+    run_scenario(
+        fault_stack, "postgres", dt.date(2024, 4, 15), kill, step="db_bars", server="postgres"
     )
