@@ -13,6 +13,16 @@ same process (created before it reported; a pid reused later is younger). Dead m
 the monitoring daemon (`run_monitoring` in dagster.yaml) fails the run and the run-retry daemon
 re-runs it; re-runs are idempotent, so the backfill converges.
 
+It also closes a race of Dagster 1.13 (dagster#34204, open): a failed run's FAILURE status is
+stored before its `dagster/will_retry` decision, and the backfill daemon counts only failed runs
+already tagged `will_retry=true` as pending. When it looks in between, a backfill whose last run
+just failed is finished as failed, and the retry daemon then refuses to retry a run of a
+finished backfill. So at launch this launcher publishes the decision the instance would take if
+the run failed now (`auto_reexecution_should_retry_run`: retries enabled, the run group below
+`max_retries`); on a failure the instance overwrites it with the same answer, but the window
+never shows a failed run without one. Only when that answer cannot depend on the failure's
+reason (`retry_on_asset_or_op_failure` on, the default) is it published early.
+
 Valid where the launcher's code servers run on the daemon's machine: the dev stack and any
 single-host deployment (the workspace loads `market_assets.definitions` as a local module).
 Container deployments use their own launcher (deploy/dagster.ecs.yaml: EcsRunLauncher).
@@ -21,8 +31,16 @@ Container deployments use their own launcher (deploy/dagster.ecs.yaml: EcsRunLau
 from __future__ import annotations
 
 import psutil
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultRunLauncher,
+)
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
+from dagster._core.storage.tags import BACKFILL_ID_TAG, WILL_RETRY_TAG
 
 # A worker reports its pid right after it starts; allow for clock granularity between the
 # process start time the kernel keeps and the event's timestamp.
@@ -60,8 +78,28 @@ def process_alive(pid: int, reported_at: float) -> bool:
         return True  # exists, owned by someone else: not ours to judge
 
 
+def publish_retry_decision(instance: DagsterInstance, run: DagsterRun) -> str | None:
+    """Tag a backfill's run with the retry decision its failure would get; returns the value
+    written, or None when there is nothing to publish early (see the module's docstring)."""
+    if (
+        BACKFILL_ID_TAG not in run.tags
+        or not instance.run_retries_enabled
+        or not instance.run_retries_retry_on_asset_or_op_failure
+    ):
+        return None
+    failed = run.with_status(DagsterRunStatus.FAILURE)
+    value = str(auto_reexecution_should_retry_run(instance, failed, None)).lower()
+    instance.add_run_tags(run.run_id, {WILL_RETRY_TAG: value})
+    return value
+
+
 class LocalHealthCheckedRunLauncher(DefaultRunLauncher):
-    """`DefaultRunLauncher` with a run-worker health check for the run monitoring daemon."""
+    """`DefaultRunLauncher` with a run-worker health check for the run monitoring daemon,
+    and the retry decision of a backfill's run published before the run can fail."""
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        publish_retry_decision(self._instance, context.dagster_run)
+        super().launch_run(context)
 
     @property
     def supports_check_run_worker_health(self) -> bool:

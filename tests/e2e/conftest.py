@@ -173,50 +173,94 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def stack_home(state: Path) -> Path:
+    """MARKET_ASSETS_HOME of the stack run on ``state`` by `running_dev_stack`."""
+    return state / "home"
+
+
+def listening_ports(ports: Iterator[int] | list[int]) -> list[int]:
+    """Those of ``ports`` on which something still accepts connections on 127.0.0.1."""
+    busy = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                busy.append(port)
+    return busy
+
+
+def _stack_ports(home: Path) -> list[int]:
+    """The embedded servers' ports from stack.json (read before the stack stops)."""
+    from market_assets.devstack.discovery import SERVERS_DIR
+    from market_assets.devstack.stack import read_stack_file
+
+    data = read_stack_file(home / SERVERS_DIR) or {}
+    found: list[int] = []
+    for value in (data.get("ports") or {}).values():
+        found.extend(value.values() if isinstance(value, dict) else [value])
+    return [int(port) for port in found if isinstance(port, int)]
+
+
+@contextlib.contextmanager
+def running_dev_stack(state: Path) -> Iterator[DevStack]:
+    """`market-assets dev --seed-days 0` on a free port, automation off, in ``state``.
+
+    On the way out it is stopped (SIGTERM, as a terminal's Ctrl-C would), and the test fails
+    when any process of the stack (servers, daemon, webserver, gRPC code servers, run
+    workers: they all carry its MARKET_ASSETS_HOME) or any of its ports outlived the stop.
+    """
+    port = free_port()
+    home = stack_home(state)
+    log_path = state / "dev.log"
+    env = {
+        **os.environ,
+        "MARKET_ASSETS_HOME": str(home),
+        "MARKET_ASSETS_AUTOMATION": "off",
+        "MARKET_ASSETS_RETENTION_M1": "off",
+        "DAGSTER_HOME": str(home / "dagster_home"),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",  # the log's lines are not wrapped at 80 (rich, no terminal)
+    }
+    # Whatever names other servers in the caller's environment must not leak in.
+    for name in list(env):
+        if name.startswith(("MARKET_ASSETS_PG_", "MARKET_ASSETS_S3_")) or name in {
+            "MARKET_ASSETS_REDIS_URL",
+            "DAGSTER_PG_URL",
+        }:
+            del env[name]
+    cli = Path(sys.executable).with_name("market-assets")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(cli), "dev", "--port", str(port), "--seed-days", "0", "--chart-port", "0"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack = DevStack(f"http://127.0.0.1:{port}", log_path, process)
+    ports = [port]
+    try:
+        _wait_until_ready(stack)
+        ports += _stack_ports(home)
+        yield stack
+    finally:
+        _stop(process)
+        print(f"\n[market-assets dev exited with {process.returncode}; log tail]")
+        print(stack.log_tail(8))
+    left = _leftovers(str(home))
+    if left:
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        pytest.fail(f"processes left behind by `market-assets dev`: {left}")
+    busy = listening_ports(ports)
+    if busy:
+        pytest.fail(f"ports of the stopped stack still listening: {busy}")
+
+
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """`market-assets dev --seed-days 0` on a free port, automation off, own state folder."""
-    port = free_port()
-    with server_state_dir(tmp_path_factory, "e2e") as state:
-        log_path = state / "dev.log"
-        env = {
-            **os.environ,
-            "MARKET_ASSETS_HOME": str(state / "home"),
-            "MARKET_ASSETS_AUTOMATION": "off",
-            "MARKET_ASSETS_RETENTION_M1": "off",
-            "DAGSTER_HOME": str(state / "home" / "dagster_home"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        # Whatever names other servers in the caller's environment must not leak in.
-        for name in list(env):
-            if name.startswith(("MARKET_ASSETS_PG_", "MARKET_ASSETS_S3_")) or name in {
-                "MARKET_ASSETS_REDIS_URL",
-                "DAGSTER_PG_URL",
-            }:
-                del env[name]
-        cli = Path(sys.executable).with_name("market-assets")
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(cli), "dev", "--port", str(port), "--seed-days", "0"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        stack = DevStack(f"http://127.0.0.1:{port}", log_path, process)
-        try:
-            _wait_until_ready(stack)
-            yield stack
-        finally:
-            _stop(process)
-            print(f"\n[market-assets dev exited with {process.returncode}; log tail]")
-            print(stack.log_tail(8))
-        # A clean stop leaves nothing behind: no server, daemon, webserver, gRPC code server
-        # or run worker of this stack (they all carry its MARKET_ASSETS_HOME).
-        left = _leftovers(env["MARKET_ASSETS_HOME"])
-        if left:
-            for proc in left:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
-            pytest.fail(f"processes left behind by `market-assets dev`: {left}")
+    with server_state_dir(tmp_path_factory, "e2e") as state, running_dev_stack(state) as stack:
+        yield stack
