@@ -77,25 +77,8 @@ def instance(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dag
     database = f"dagster_events_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(conninfo_for(pg_admin_url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    base = pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
-    storage = {"postgres_url": f"{base}/{database}"}
-    overrides = {
-        "run_storage": {
-            "module": "dagster_postgres.run_storage",
-            "class": "PostgresRunStorage",
-            "config": storage,
-        },
-        "event_log_storage": {
-            "module": "market_assets.operations.event_log_storage",
-            "class": "BatchingPostgresEventLogStorage",
-            "config": storage,
-        },
-        "schedule_storage": {
-            "module": "dagster_postgres.schedule_storage",
-            "class": "PostgresScheduleStorage",
-            "config": storage,
-        },
-    }
+    base = pg_admin_url.rsplit("/", 1)[0]
+    overrides = _storages(f"{base}/{database}")
     try:
         with instance_for_test(overrides=overrides) as inst:
             inst.planned_batches = batches  # type: ignore[attr-defined]
