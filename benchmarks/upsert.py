@@ -86,7 +86,8 @@ def _create_month_partitions(schema: BenchSchema, bars: pd.DataFrame) -> None:
     lo = bars["ts"].min().to_pydatetime()
     hi = (bars["ts"].max() + pd.Timedelta(minutes=1)).to_pydatetime()
     with schema.connect("writer") as conn:
-        conn.execute("SELECT ensure_bar_partitions(%s, %s)", (lo, hi))
+        timeframes = sorted(bars["timeframe"].astype(str).unique())
+        conn.execute("SELECT ensure_bar_partitions(%s, %s, %s)", (lo, hi, timeframes))
 
 
 def _stage_only(postgres: PostgresResource, bars: pd.DataFrame) -> None:

@@ -100,8 +100,9 @@ def history_cmd(schema: SchemaOpt = None) -> None:
 
 @app.command("policies")
 def policies_cmd(schema: SchemaOpt = None) -> None:
-    """Apply compression and retention as configured (MARKET_ASSETS_RETENTION_M1, _COMPRESS_AFTER)
-    on TimescaleDB; on plain PostgreSQL, drop the monthly partitions past retention."""
+    """Apply compression and retention per timeframe as configured (MARKET_ASSETS_RETENTION_<TF>
+    for M1..MN1, _COMPRESS_AFTER): TimescaleDB policies and jobs; on plain PostgreSQL, drop
+    each configured timeframe's partitions past its retention. Prints what was set."""
     import psycopg
 
     from market_assets.db.policies import PolicySettings, apply_policies, enforce_retention

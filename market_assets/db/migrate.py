@@ -74,7 +74,7 @@ def _alembic(
 # Revisions that recreate TimescaleDB's continuous aggregates (a cagg's query cannot be
 # altered) and the caggs, children first: after crossing one, in either direction, every level
 # is refreshed over all the bars held. That cannot run in the migration's transaction.
-CAGG_RECREATING = frozenset({"0010_rollups_from_any_base"})
+CAGG_RECREATING = frozenset({"0010_rollups_from_any_base", "0011_bars_per_timeframe"})
 CAGGS = ("ohlcv_m5", "ohlcv_m15", "ohlcv_m30", "ohlcv_h1", "ohlcv_h4", "ohlcv_d1")
 
 

@@ -135,9 +135,13 @@ def replace_partitions(
         stats = ReplaceStats(rows=len(bars))
         if not bars.empty:
             lo, hi = bars["ts"].min(), bars["ts"].max()
-            conn.execute(
-                "SELECT ensure_bar_partitions(%s, %s)",
-                (lo.to_pydatetime(), (hi + pd.Timedelta(minutes=1)).to_pydatetime()),
+            conn.execute(  # the partitions of the loaded timeframes only (0011)
+                "SELECT ensure_bar_partitions(%s, %s, %s)",
+                (
+                    lo.to_pydatetime(),
+                    (hi + pd.Timedelta(minutes=1)).to_pydatetime(),
+                    sorted(bars["timeframe"].astype(str).unique()),
+                ),
             )
         stored = _stored(conn, partitions)
         empty = [p for p in partitions if p not in stored]

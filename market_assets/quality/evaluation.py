@@ -28,7 +28,7 @@ from market_assets.core.partition_keys import BarPartition, dates_by_symbol
 from market_assets.core.partition_window import window_arrays
 from market_assets.core.storage_layout import raw_object_key
 from market_assets.core.universe import Instrument, default_universe
-from market_assets.db.policies import PolicySettings, m1_horizon
+from market_assets.db.policies import PolicySettings, latest_horizon
 from market_assets.ohlcv.raw_objects import existing_keys
 from market_assets.ohlcv.snapshots import decode
 from resources.cache_keys import snapshot_key
@@ -297,13 +297,28 @@ def check_row_counts(batch: BatchData) -> CheckOutcome:
 
 # -- database --------------------------------------------------------------------------------
 def in_database_window(
-    parts: Iterable[BarPartition], today: dt.date | None = None
+    parts: Iterable[BarPartition],
+    today: dt.date | None = None,
+    also: Iterable[str] = (),
 ) -> tuple[list[BarPartition], list[BarPartition]]:
-    """(partitions the database keeps M1 bars for, older ones) under the configured retention:
-    the database only trims, so checks comparing it with S3 judge the window it keeps."""
-    horizon = m1_horizon(PolicySettings.from_env(), today or dt.datetime.now(dt.UTC).date())
+    """(partitions the database keeps the bars for, older ones) under the configured retention
+    of each partition's base timeframe (`MARKET_ASSETS_RETENTION_<base>`), and of the `also`
+    timeframes a check compares them with (a rollup level): the database only trims, so checks
+    comparing it with S3 judge the window it keeps. A D1-base symbol's old sessions stay judged
+    while minute bars age out."""
+    parts = list(parts)
+    policy = PolicySettings.from_env()
+    today = today or dt.datetime.now(dt.UTC).date()
+    extra = list(also)
+    known = default_universe().known(p.symbol for p in parts)
+    horizons: dict[str, dt.date | None] = {}
     kept, older = [], []
     for part in parts:
+        entry = known.get(part.symbol)
+        base = str(entry.base_timeframe) if entry is not None else "M1"
+        if base not in horizons:
+            horizons[base] = latest_horizon(policy, [base, *extra], today)
+        horizon = horizons[base]
         (older if horizon is not None and part.session_date < horizon else kept).append(part)
     return kept, older
 
@@ -407,7 +422,7 @@ def m1_base_parts(parts: Iterable[BarPartition]) -> list[BarPartition]:
 def check_d1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> CheckOutcome:
     """Needs only the database: no S3 read. Sessions older than the M1 retention are not
     judged (their D1 bars stay, their M1 bars may be gone); nor are symbols of other bases."""
-    parts, older = in_database_window(m1_base_parts(parts))
+    parts, older = in_database_window(m1_base_parts(parts), also=["D1"])
     params = _partition_params(parts)
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/d1_vs_m1"), params).fetchall()
@@ -439,7 +454,7 @@ def check_h1_rollup(parts: list[BarPartition], postgres: PostgresResource) -> Ch
     from H1, or an H1 bar without M1 bars, counts too. Both dialects: ohlcv_h1 is a continuous
     aggregate or a rollup table with the same columns. Sessions older than the M1 retention
     are not judged, nor symbols of other bases."""
-    parts, older = in_database_window(m1_base_parts(parts))
+    parts, older = in_database_window(m1_base_parts(parts), also=["H1"])
     params = _partition_params(parts)
     with postgres.connection() as conn:
         rows = conn.execute(query("checks/h1_vs_m1"), params).fetchall()

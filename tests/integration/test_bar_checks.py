@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+import yaml
 
 from market_assets.core.bars import from_arrow, to_arrow
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH
+from market_assets.db.policies import PolicySettings, enforce_retention
 from market_assets.ohlcv.collect import collect_partitions, record_outcomes
 from market_assets.ohlcv.load import load_partitions_from_s3
 from market_assets.ohlcv.publish import publish_symbols
@@ -156,6 +160,60 @@ def test_partitions_the_database_no_longer_keeps_are_not_judged(
     assert ev.check_h1_rollup(PARTS, postgres).passed
     monkeypatch.setenv("MARKET_ASSETS_RETENTION_M1", "off")
     assert not ev.check_s3_db_reconciliation(ev.load_batch(s3_store, PARTS), postgres).passed
+
+
+@pytest.fixture
+def daily_base_universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The shipped universe plus DAYIX, an index whose base timeframe is D1."""
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    document["instruments"].append(
+        {
+            "symbol": "DAYIX",
+            "kind": "index",
+            "calendar": "XNYS",
+            "currency": "USD",
+            "start_price": 100.0,
+            "base_timeframe": "D1",
+        }
+    )
+    path = tmp_path / "universe.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(path))
+    return "DAYIX"
+
+
+def test_minute_bars_age_out_and_a_daily_base_stays_judged(
+    daily_base_universe: str,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+    db: DbTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """M1 retention drops the minute partitions for real (the maintenance drop); the checks
+    pass, skipping the minute partitions that aged out and still judging the D1 base's
+    partition of the same (old) session, whose bars stay."""
+    daily = BarPartition(PART.session_date, daily_base_universe)
+    load_parts(s3_store, postgres, redis_store)
+    outcomes = collect_partitions([daily], BarSourcesResource(), s3_store, run_id="d")
+    record_outcomes(postgres, outcomes, run_id="d")
+    load_partitions_from_s3(s3_store, postgres, [daily], "d")
+    monkeypatch.setenv("MARKET_ASSETS_RETENTION_M1", "6 months")  # the 2024 bars are older
+    with db.connect(db.owner_url) as conn:
+        dropped = enforce_retention(conn, "postgres", PolicySettings.from_env())
+        left = dict(conn.execute("SELECT timeframe, count(*) FROM ohlcv_bars GROUP BY 1"))
+    assert dropped > 0 and left == {"D1": 1}
+    parts = [*PARTS, daily]
+    outcome = ev.check_s3_db_reconciliation(ev.load_batch(s3_store, parts), postgres)
+    assert outcome.passed, outcome.failures
+    assert outcome.figures["outside_db_retention"] == len(PARTS)
+    assert outcome.checked == [daily]
+    assert ev.check_d1_rollup(parts, postgres).passed
+    assert ev.check_h1_rollup(parts, postgres).passed
+    # Judged, not skipped: the daily bar gone from the database is a mismatch.
+    with db.connect() as conn:
+        conn.execute("DELETE FROM ohlcv_bars WHERE symbol = %s", (daily_base_universe,))
+    assert not ev.check_s3_db_reconciliation(ev.load_batch(s3_store, parts), postgres).passed
 
 
 def test_stale_rollup_fails_d1_check(

@@ -120,18 +120,26 @@ def test_bulk_replace_without_copy_and_rollups_equal_plain_postgres(
 
 
 def test_policies_are_applied_and_run(timescale_url: str, ts_schema: str) -> None:
+    """M1's retention drops old minute bars only: a D1 base's old daily bars stay."""
     migrate.upgrade(timescale_url, ts_schema)
     with _connect(timescale_url, ts_schema) as conn:
-        done = apply_policies(
-            conn, "timescale", PolicySettings(retention_m1="180 days", compress_after="30 days")
+        policy = PolicySettings(
+            retention_m1="180 days", compress_after="30 days", retention={"H1": "1 year"}
         )
-        assert done == ["compression after 30 days", "M1 retention 180 days"]
-        conn.execute(
-            "INSERT INTO ohlcv_bars (symbol, timeframe, ts, session_date, open, high, low, close,"
-            " volume, source) SELECT 'USDJPY', 'M1', t, t::date, 1, 2, 0.5, 1.5, 1, 'generator'"
-            " FROM generate_series(now() - interval '400 days', now() - interval '1 day',"
-            " interval '1 day') AS t"
-        )
+        done = apply_policies(conn, "timescale", policy)
+        assert done == [
+            "compression after 30 days",
+            "M1 retention 180 days: M1 bars",
+            "H1 retention 1 year: H1 bars and its rollup ohlcv_h1",
+        ]
+        for symbol, tf in (("USDJPY", "M1"), ("AAPL", "D1")):
+            conn.execute(
+                "INSERT INTO ohlcv_bars (symbol, timeframe, ts, session_date, open, high, low,"
+                " close, volume, source) SELECT %s, %s, t, t::date, 1, 2, 0.5, 1.5, 1,"
+                " 'generator' FROM generate_series(now() - interval '400 days',"
+                " now() - interval '1 day', interval '1 day') AS t",
+                (symbol, tf),
+            )
         jobs = dict(
             conn.execute(
                 "SELECT proc_name, job_id FROM timescaledb_information.jobs"
@@ -139,8 +147,21 @@ def test_policies_are_applied_and_run(timescale_url: str, ts_schema: str) -> Non
                 (ts_schema,),
             ).fetchall()
         )
-        conn.execute(f"CALL run_job({int(jobs['policy_retention'])})")
-        oldest = conn.execute("SELECT min(ts) FROM ohlcv_bars").fetchone()
+        rollup_retention = conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.jobs"
+            " WHERE proc_name = 'policy_retention' AND hypertable_schema = %s",
+            (ts_schema,),
+        ).fetchall()
+        bar_job = conn.execute(
+            "SELECT job_id FROM timescaledb_information.jobs"
+            " WHERE proc_schema = %s AND proc_name = 'bar_retention_job'",
+            (ts_schema,),
+        ).fetchone()
+        assert bar_job is not None
+        conn.execute(f"CALL run_job({int(bar_job[0])})")
+        oldest = dict(
+            conn.execute("SELECT timeframe, min(ts) FROM ohlcv_bars GROUP BY 1").fetchall()
+        )
         conn.execute(f"CALL run_job({int(jobs['policy_compression'])})")
         compressed = conn.execute(
             "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_schema = %s"
@@ -149,13 +170,18 @@ def test_policies_are_applied_and_run(timescale_url: str, ts_schema: str) -> Non
         ).fetchone()
         none = apply_policies(conn, "timescale", PolicySettings(None, None))
         left = conn.execute(
-            "SELECT count(*) FROM timescaledb_information.jobs WHERE hypertable_schema = %s"
-            " AND hypertable_name = 'ohlcv_bars'",
-            (ts_schema,),
+            "SELECT count(*) FROM timescaledb_information.jobs"
+            " WHERE hypertable_schema = %s OR proc_schema = %s",
+            (ts_schema, ts_schema),
         ).fetchone()
-    assert oldest is not None and oldest[0] > dt.datetime.now(dt.UTC) - dt.timedelta(days=190)
+    now = dt.datetime.now(dt.UTC)
+    assert "policy_retention" not in jobs  # no hypertable-wide retention (0011)
+    assert [name for (name,) in rollup_retention] == ["ohlcv_h1"]
+    assert oldest["M1"] > now - dt.timedelta(days=190)
+    assert oldest["D1"] < now - dt.timedelta(days=399)
     assert compressed is not None and compressed[0] > 0
-    assert none == [] and left == (0,)
+    assert none == ["retention off for every timeframe"]
+    assert left == (6,)  # the caggs' refresh policies of the migrations only
 
 
 def _error_chain(exc: BaseException) -> list[BaseException]:

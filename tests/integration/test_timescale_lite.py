@@ -45,6 +45,7 @@ from market_assets.ohlcv.bar_store import ReplaceStats, replace_partitions
 from market_assets.ohlcv.rollups import CAGG_LEVELS, refresh_rollups
 from resources.postgres import PostgresResource, detect_capabilities
 from resources.sources.generator import GeneratorSource
+from tests.integration.test_migrations import BARS_DIGEST, seed_bars
 
 pytestmark = [pytest.mark.timescale, pytest.mark.timeout(300)]
 
@@ -167,6 +168,18 @@ def job_id(conn: psycopg.Connection, proc: str, table: str) -> int:
     return int(row[0])
 
 
+def retention_job(url: str) -> tuple[int, dict[str, str]]:
+    """The schema's bar_retention_job (set by apply_policies): id and config."""
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT job_id, config FROM timescaledb_information.jobs"
+            " WHERE proc_schema = %s AND proc_name = 'bar_retention_job'",
+            (SCHEMA,),
+        ).fetchone()
+    assert row is not None, "no bar_retention_job"
+    return int(row[0]), row[1]
+
+
 def chunk_stats(conn: psycopg.Connection) -> tuple[int, int]:
     total, compressed = conn.execute(
         """
@@ -269,12 +282,15 @@ def test_migrations_create_hypertable_compression_caggs_and_jobs(bars_db: str) -
     with connect(bars_db) as conn:
         dims = conn.execute(
             """
-            SELECT column_name, time_interval FROM timescaledb_information.dimensions
+            SELECT column_name, time_interval, integer_interval
+            FROM timescaledb_information.dimensions
             WHERE hypertable_schema = %s AND hypertable_name = 'ohlcv_bars'
+            ORDER BY dimension_number
             """,
             (SCHEMA,),
         ).fetchall()
-        assert dims == [("ts", dt.timedelta(days=7))]
+        # 0011: chunks of one week and one timeframe, so retention drops a timeframe's chunks.
+        assert dims == [("ts", dt.timedelta(days=7), None), ("timeframe", None, 1)]
         settings = conn.execute(
             """
             SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc
@@ -307,14 +323,11 @@ def test_migrations_create_hypertable_compression_caggs_and_jobs(bars_db: str) -
     for proc, table, config in jobs:
         by_proc.setdefault(proc, {})[table] = config
     # Compression and retention come from apply_policies (the shipped defaults), the refresh
-    # policies from migration 0002.
-    assert sorted(by_proc) == [
-        "policy_compression",
-        "policy_refresh_continuous_aggregate",
-        "policy_retention",
-    ]
+    # policies from migration 0002. The bars' retention is one job per schema, by timeframe
+    # (no rollup level has a retention by default, so no cagg has a retention policy).
+    assert sorted(by_proc) == ["policy_compression", "policy_refresh_continuous_aggregate"]
     assert by_proc["policy_compression"]["ohlcv_bars"]["compress_after"] == "30 days"
-    assert by_proc["policy_retention"]["ohlcv_bars"]["drop_after"] == "6 mons"
+    assert retention_job(bars_db)[1] == {"M1": "6 months"}
     refresh = by_proc["policy_refresh_continuous_aggregate"]
     assert {view: cfg["start_offset"] for view, cfg in refresh.items()} == {
         "ohlcv_m5": "3 days",
@@ -345,22 +358,40 @@ def test_compression_and_retention_policies_via_run_job(
     horizon = m1_horizon(POLICY, today_utc())
     assert horizon is not None
     with connect(bars_db) as conn:
-        # Hourly 'H1' bars (outside the M1 rollups): 6 months + 7 weeks ago .. 120 days ago
-        # (the write-path tests below use newer chunks, still uncompressed).
+        # Hourly 'M1' bars (a sparse minute series): 6 months + 7 weeks ago .. 120 days ago
+        # (the write-path tests below use newer chunks, still uncompressed), and a D1-base
+        # symbol's daily bars over the same span and two years before: M1's retention must
+        # not touch them (0011 files each timeframe in chunks of its own).
         conn.execute(
             """
             INSERT INTO ohlcv_bars (symbol, timeframe, ts, session_date, open, high, low,
                                     close, volume, source)
-            SELECT s, 'H1', t, (t AT TIME ZONE 'UTC')::date, 1, 2, 0.5, 1.5, 100, 'test'
+            SELECT s, 'M1', t, (t AT TIME ZONE 'UTC')::date, 1, 2, 0.5, 1.5, 100, 'test'
             FROM unnest(ARRAY['POL_A', 'POL_B']) s,
                  generate_series(date_trunc('hour', now()) - INTERVAL '6 months 49 days',
                                  now() - INTERVAL '120 days', INTERVAL '1 hour') t
             """
         )
-        count_h1 = "SELECT count(*) FROM ohlcv_bars WHERE timeframe = 'H1'"
+        conn.execute(
+            """
+            INSERT INTO ohlcv_bars (symbol, timeframe, ts, session_date, open, high, low,
+                                    close, volume, source)
+            SELECT 'POL_D', 'D1', t, (t AT TIME ZONE 'UTC')::date, 1, 2, 0.5, 1.5, 100, 'test'
+            FROM generate_series(date_trunc('day', now()) - INTERVAL '2 years 7 months',
+                                 now() - INTERVAL '120 days', INTERVAL '1 day') t
+            """
+        )
+        count_h1 = "SELECT count(*) FROM ohlcv_bars WHERE timeframe = 'M1'"
         kept_h1 = count_h1 + " AND session_date >= %s"
+        count_d1 = "SELECT count(*) FROM ohlcv_bars WHERE timeframe = 'D1'"
         before_rows = conn.execute(count_h1).fetchone()[0]  # type: ignore[index]
         before_kept = conn.execute(kept_h1, (horizon,)).fetchone()[0]  # type: ignore[index]
+        before_d1 = conn.execute(count_d1).fetchone()[0]  # type: ignore[index]
+        retention = conn.execute(
+            "SELECT job_id FROM timescaledb_information.jobs"
+            " WHERE proc_schema = %s AND proc_name = 'bar_retention_job'",
+            (SCHEMA,),
+        ).fetchone()[0]  # type: ignore[index]
         total_before, compressed_before = chunk_stats(conn)
 
         started = time.perf_counter()
@@ -386,14 +417,17 @@ def test_compression_and_retention_policies_via_run_job(
         assert conn.execute(count_h1).fetchone()[0] == before_rows  # type: ignore[index]
 
         started = time.perf_counter()
-        conn.execute("CALL run_job(%s)", (job_id(conn, "policy_retention", "ohlcv_bars"),))
+        conn.execute("CALL run_job(%s)", (retention,))
         retention_seconds = time.perf_counter() - started
         total_after, _ = chunk_stats(conn)
         assert total_after < total_mid
         too_old = conn.execute(
-            "SELECT count(*) FROM ohlcv_bars WHERE ts < now() - INTERVAL '6 months 7 days'"
+            "SELECT count(*) FROM ohlcv_bars"
+            " WHERE timeframe = 'M1' AND ts < now() - INTERVAL '6 months 7 days'"
         ).fetchone()[0]  # type: ignore[index]
         assert too_old == 0
+        # The daily bars are all there, the ones older than the M1 horizon included.
+        assert conn.execute(count_d1).fetchone()[0] == before_d1 > 700  # type: ignore[index]
         after_rows = conn.execute(count_h1).fetchone()[0]  # type: ignore[index]
         assert 0 < after_rows < before_rows
         # m1_horizon's promise, which the S3/database checks rely on: every session from the
@@ -949,6 +983,62 @@ def test_shipped_migrations_down_to_base_leave_nothing_behind(timescale_url: str
         (jobs_after,) = conn.execute(all_jobs).fetchone()  # type: ignore[misc]
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
     assert (left, jobs_after) == ([], jobs_before)
+
+
+def test_0011_keeps_every_bar_up_and_down(timescale_url: str) -> None:
+    """Rebuilding the hypertable with its timeframe dimension moves every row bit for bit
+    (compressed chunks included), and the downgrade moves them back; the rollups are
+    refreshed over them by the runner."""
+    schema = "tsl_0011_probe"
+    bootstrap.ensure_extensions(timescale_url, ("timescaledb",))
+    with connect(timescale_url, schema=None) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+    migrate.upgrade(timescale_url, schema, "0010_rollups_from_any_base")
+    with connect(timescale_url, schema=schema) as conn:
+        seed_bars(conn)
+        conn.execute(
+            "SELECT compress_chunk(c)"
+            " FROM show_chunks('ohlcv_bars', older_than => %s::timestamptz) c",
+            ("2005-01-01",),
+        )
+        before = conn.execute(BARS_DIGEST).fetchone()
+        # The policies `db policies` set before 0011: compression and a hypertable-wide M1
+        # retention.
+        conn.execute("SELECT add_compression_policy('ohlcv_bars', INTERVAL '30 days')")
+        conn.execute("SELECT add_retention_policy('ohlcv_bars', INTERVAL '6 months')")
+    assert before is not None and before[0] == 748
+    policies = (
+        "SELECT proc_name, config FROM timescaledb_information.jobs"
+        " WHERE (hypertable_schema = %s AND hypertable_name = 'ohlcv_bars')"
+        " OR (proc_schema = %s AND proc_name = 'bar_retention_job') ORDER BY proc_name"
+    )
+    migrate.upgrade(timescale_url, schema)
+    with connect(timescale_url, schema=schema) as conn:
+        carried = conn.execute(policies, (schema, schema)).fetchall()
+        after = conn.execute(BARS_DIGEST).fetchone()
+        per_chunk = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.chunks"
+            " WHERE hypertable_schema = %s AND hypertable_name = 'ohlcv_bars'",
+            (schema,),
+        ).fetchone()
+        h1 = conn.execute("SELECT count(*) FROM ohlcv_h1 WHERE symbol = 'USDJPY'").fetchone()
+    migrate.downgrade(timescale_url, schema, "0010_rollups_from_any_base")
+    with connect(timescale_url, schema=schema) as conn:
+        back = conn.execute(BARS_DIGEST).fetchone()
+        restored = conn.execute(policies, (schema, schema)).fetchall()
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    assert after == before and back == before
+    assert [(name, config) for name, config in carried] == [
+        ("bar_retention_job", {"M1": "6 mons"}),
+        (
+            "policy_compression",
+            {"hypertable_id": carried[1][1]["hypertable_id"], "compress_after": "30 days"},
+        ),
+    ]
+    assert [name for name, _ in restored] == ["policy_compression", "policy_retention"]
+    assert restored[1][1]["drop_after"] == "6 mons"
+    assert per_chunk is not None and per_chunk[0] > 0
+    assert h1 == (48,)
 
 
 def test_advisory_locks_savepoints_listen_notify_and_named_cursors(timescale_url: str) -> None:

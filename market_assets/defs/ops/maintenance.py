@@ -30,7 +30,11 @@ def maintain_database(context: OpExecutionContext, postgres_owner: PostgresResou
                 context.log.info(f"compressed chunks: {row[0]} of {row[1]}" if row else "")
         finally:
             conn.autocommit = False
-    context.log.info(f"vacuumed {len(BAR_TABLES)} tables; dropped {dropped} old partitions")
+    retention = ", ".join(f"{tf} {v}" for tf, v in policy.configured().items()) or "off"
+    context.log.info(
+        f"vacuumed {len(BAR_TABLES)} tables; retention {retention};"
+        f" dropped {dropped} old partitions"
+    )
 
 
 @job(description="Database upkeep: VACUUM ANALYZE, retention, compression status.")
