@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from market_assets.core import settings as s
 from resources.sources.base import SourceError
-from resources.sources.http import HttpClient, RetryPolicy, Throttle, default_session
+from resources.sources.http import HttpClient, Pacer, RetryPolicy, Throttle, default_session
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +178,11 @@ class JQuantsClient:
     """Authenticated, paced, retried JSON GETs against the J-Quants API (v2 or v1).
 
     `requests_per_minute` paces every request, token calls and retries included (None: no
-    pacing). `retry` bounds the retries of 429/5xx and network errors (RetryPolicy defaults
-    when None). `session` is any requests-like session; `sleep` and `clock` are injectable so
-    tests neither wait nor depend on the wall clock.
+    pacing), in this process; `pacer` replaces that with a given one, normally the Redis
+    bucket every process of the deployment shares (resources.sources.rate_limit). `retry`
+    bounds the retries of 429/5xx and network errors (RetryPolicy defaults when None).
+    `session` is any requests-like session; `sleep` and `clock` are injectable so tests
+    neither wait nor depend on the wall clock.
     """
 
     def __init__(
@@ -189,6 +191,7 @@ class JQuantsClient:
         *,
         base_url: str | None = None,
         requests_per_minute: float | None = None,
+        pacer: Pacer | None = None,
         timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
         session: Any | None = None,
@@ -208,7 +211,7 @@ class JQuantsClient:
         self._refresh_minted_at: float | None = None  # unknown age for a configured token
         self._id_token: str | None = None
         self._id_minted_at = 0.0
-        throttle = (
+        throttle = pacer or (
             Throttle(requests_per_minute, sleep=sleep, clock=clock)
             if requests_per_minute is not None
             else None
