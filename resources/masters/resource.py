@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from market_assets.core.vendor_limits import vendor_limit
 from resources.masters.jquants_master import DEFAULT_BASE_URL, JQuantsMasterClient
@@ -55,6 +55,13 @@ class MasterSourceResource(ConfigurableResource):
     code_tables_path: str | None = Field(
         default=None, description="Another code-table file instead of the shipped one."
     )
+
+    @field_validator("rate_limit_plan")
+    @classmethod
+    def _valid_plan(cls, value: str | None) -> str | None:
+        if value is not None:
+            vendor_limit("jquants", value)
+        return value
 
     @property
     def source_name(self) -> str:

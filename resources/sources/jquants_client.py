@@ -16,7 +16,9 @@ a refresh token we minted is renewed a day before its week ends, and a configure
 J-Quants refuses is replaced by logging in again when mail + password are known.
 
 Transport (`resources.sources.http.HttpClient`). Requests are paced to the plan's
-`requests_per_minute` (Free 5, Light 60, ...) so a long backfill does not live on 429s; a 429
+`requests_per_minute` (Free 5, Light 60, ...) so a long backfill does not live on 429s, by
+the Redis bucket every process shares when one is given (`pacer`, see
+resources/sources/rate_limit.py), else per client; a 429
 or 500/502/503/504 and network errors are retried with exponential back-off, honouring
 `Retry-After`, within the RetryPolicy's attempt and time budget; running out of either raises
 a retryable JQuantsError carrying the last status.

@@ -234,3 +234,8 @@ def test_without_redis_the_clients_pace_per_process_and_warn(
 def test_a_bad_rate_limit_setting_names_the_entry() -> None:
     with pytest.raises(ValueError, match="jquants=gold"):
         BarSourcesResource(vendor_rate_limits="jquants=gold")
+
+
+def test_a_bad_master_plan_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown jquants plan"):
+        MasterSourceResource(kind="jquants", rate_limit_plan="platinum")
