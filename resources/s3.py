@@ -15,7 +15,7 @@ datasets, which fetch many objects in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,16 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from resources.errors import StoreUnavailableError
+
+# What S3 answers a conditional PUT whose condition failed: 412 PreconditionFailed, or 409
+# ConditionalRequestConflict when AWS sees two conditional writes of one key at once.
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Other writers kept replacing an object during a read-modify-write: retry the run."""
+
+    retryable = True
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,12 @@ class S3Resource(ConfigurableResource):
 
     _fs: pafs.S3FileSystem | None = PrivateAttr(default=None)
     _client: Any = PrivateAttr(default=None)
+    _conflicts: int = PrivateAttr(default=0)
+
+    @property
+    def conflicts(self) -> int:
+        """Conditional PUTs of `update_parquet` refused because another writer came first."""
+        return self._conflicts
 
     @property
     def address(self) -> str:
@@ -221,13 +237,7 @@ class S3Resource(ConfigurableResource):
         and sent in a single PUT, which S3 applies atomically; a failure while serialising
         never reaches the store, and a failed upload leaves the previous object in place.
         """
-        if metadata:
-            schema_meta = dict(table.schema.metadata or {})
-            schema_meta.update({k.encode(): v.encode() for k, v in metadata.items()})
-            table = table.replace_schema_metadata(schema_meta)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression=self.compression)
-        body = sink.getvalue().to_pybytes()
+        body = self._serialise(table, metadata)
         try:
             self.client().put_object(
                 Bucket=self.bucket,
@@ -238,6 +248,75 @@ class S3Resource(ConfigurableResource):
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
         return ObjectInfo(key=key, size=len(body))
+
+    def update_parquet(
+        self,
+        key: str,
+        merge: Callable[[pa.Table | None], pa.Table],
+        metadata: dict[str, str] | None = None,
+        *,
+        max_attempts: int = 8,
+    ) -> ObjectInfo:
+        """Read-modify-write of one object that holds more than one session, without losing
+        a concurrent writer's rows: optimistic concurrency on the object's ETag.
+
+        `merge` gets the current table (None when the object does not exist) and returns the
+        new one; the PUT is conditional (`If-Match: <etag read>`, or `If-None-Match: *` for a
+        new object), so when another run replaced the object in between, S3 answers 412 and
+        this reads the new version and merges again, up to `max_attempts` times; then a
+        ConcurrentWriteError (retryable: the run's retry policy takes it). Why not a lock: a
+        conditional PUT needs no lock table and no lease, and a crashed writer leaves nothing
+        to clean up; SeaweedFS and AWS S3 both apply the condition atomically.
+        """
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        for _attempt in range(max_attempts):
+            body, etag = self._get_with_etag(key)
+            current = None if body is None else self._parse(key, body, None)
+            data = self._serialise(merge(current), metadata)
+            condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+            try:
+                self.client().put_object(
+                    Bucket=self.bucket,
+                    Key=self.full_key(key),
+                    Body=data,
+                    ContentType="application/vnd.apache.parquet",
+                    **condition,
+                )
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code in _CONFLICT_CODES or status in (409, 412):
+                    self._conflicts += 1
+                    continue
+                raise self._unavailable(exc) from exc
+            except BotoCoreError as exc:
+                raise self._unavailable(exc) from exc
+            return ObjectInfo(key=key, size=len(data))
+        raise ConcurrentWriteError(
+            f"{key}: another writer replaced the object {max_attempts} times in a row"
+        )
+
+    def _get_with_etag(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=self.full_key(key))
+            return response["Body"].read(), str(response["ETag"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None, None
+            raise self._unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _serialise(self, table: pa.Table, metadata: dict[str, str] | None) -> bytes:
+        """The whole Parquet file in memory, `metadata` added to the footer."""
+        if metadata:
+            schema_meta = dict(table.schema.metadata or {})
+            schema_meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+            table = table.replace_schema_metadata(schema_meta)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression=self.compression)
+        return sink.getvalue().to_pybytes()
 
     def write_parquet_many(self, objects: Sequence[ParquetObject]) -> list[ObjectInfo]:
         """Write several objects (each atomically, as `write_parquet`), `upload_threads` at a
