@@ -44,7 +44,8 @@ KEY_PREFIX = "ratelimit:"
 DEFAULT_MAX_WAIT_S = 600.0
 
 # KEYS[1] the bucket; ARGV[1] microseconds between slots; ARGV[2] burst (tokens).
-# Returns the microseconds to wait before the reserved slot (0: go now).
+# Returns {microseconds to wait before the reserved slot (0: go now), the slot's start on
+# Redis' clock in microseconds}.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -57,7 +58,7 @@ if wait < 0 then wait = 0 end
 local next_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX',
            math.floor((next_tat - now) / 1000) + 1000)
-return math.floor(wait)
+return {math.floor(wait), math.floor(tat - tolerance)}
 """
 
 
@@ -91,6 +92,7 @@ class RedisTokenBucket:
         self._sleep = sleep
         self.waited_s = 0.0  # time this process spent waiting for slots (reported by tests)
         self.reservations = 0
+        self.last_slot_us: int | None = None  # start of the last slot, on Redis' clock
 
     def __repr__(self) -> str:
         return f"RedisTokenBucket({self.limit.bucket}, {self.requests_per_minute:g}/min)"
@@ -98,11 +100,12 @@ class RedisTokenBucket:
     def reserve(self) -> float:
         """Reserve the next slot; seconds until it (0.0: now)."""
         try:
-            wait_us = int(self._script(keys=[self.key], args=[self.interval_us, self.burst]))
+            wait_us, slot_us = self._script(keys=[self.key], args=[self.interval_us, self.burst])
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailableError("Redis", self._redis.address, exc) from exc
         self.reservations += 1
-        return wait_us / 1_000_000
+        self.last_slot_us = int(slot_us)
+        return int(wait_us) / 1_000_000
 
     def wait(self) -> None:
         """Sleep until this process' slot; a slot beyond `max_wait_s` is a retryable error."""
