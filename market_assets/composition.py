@@ -86,6 +86,24 @@ def store_resources() -> dict[str, Any]:
     }
 
 
+def _checked_vendor_limits() -> str | None:
+    """MARKET_ASSETS_VENDOR_RATE_LIMITS, validated now so a typo fails the code location."""
+    s.vendor_limits()
+    return s.env(s.VENDOR_RATE_LIMITS)
+
+
+def _jquants_plan() -> str | None:
+    """The J-Quants plan for the master sync, so it spends the bar runs' bucket."""
+    limit = s.vendor_limits().get("jquants")
+    return limit.plan.removesuffix("rpm") if limit is not None else None
+
+
+def _rate_limit_redis() -> RedisResource | None:
+    """The Redis of the shared vendor buckets; None when no Redis is configured at all (the
+    clients then pace per process and warn)."""
+    return redis_resource() if os.environ.get(s.REDIS_URL) else None
+
+
 def source_resource() -> BarSourcesResource:
     """Bar sources; MARKET_ASSETS_SOURCE forces one source for every symbol (dev, tests)."""
 
@@ -103,6 +121,8 @@ def source_resource() -> BarSourcesResource:
         jquants_password=secret(s.JQUANTS_PASSWORD),
         jquants_base_url=s.env(s.JQUANTS_BASE_URL),
         jquants_requests_per_minute=s.jquants_requests_per_minute(),
+        vendor_rate_limits=_checked_vendor_limits(),
+        rate_limit_redis=_rate_limit_redis(),
         yfinance_base_url=s.env(s.YFINANCE_BASE_URL),
         landing_dir=s.env(s.LANDING_DIR),
         landing_s3=s3_resource(),
@@ -137,6 +157,8 @@ def master_source_resource() -> MasterSourceResource:
         kind=kind,  # type: ignore[arg-type]
         base_url=s.env(s.JQUANTS_BASE_URL) or JQUANTS_DEFAULT_BASE_URL,
         requests_per_minute=s.jquants_requests_per_minute(60) or 60,
+        rate_limit_plan=_jquants_plan(),
+        rate_limit_redis=_rate_limit_redis(),
         **secrets,
     )
 

@@ -1,5 +1,12 @@
 """S3 (SeaweedFS locally, AWS in production): Parquet objects, one per partition.
 
+The bucket is versioned (`ensure_bucket` turns S3 versioning on, and fails when the server
+cannot): a rewritten partition or a restated vendor file becomes the new current version and
+the previous bytes stay readable by version id (`object_versions`, `read_parquet(...,
+version_id=)`), while every reader that names no version (LIST, GET, pyarrow) keeps seeing
+the latest only. Storage of old versions is bounded by the bucket's lifecycle rule for
+noncurrent versions (README, "Object versions"), not here.
+
 Writes go through boto3 as one PUT of a fully serialised file (atomic for readers; see
 `write_parquet`), because pyarrow's output streams have no abort: closing one after an error
 completes the upload with whatever was written. Reads go through pyarrow's filesystem and
@@ -8,7 +15,7 @@ datasets, which fetch many objects in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +32,33 @@ from pydantic import Field, PrivateAttr
 
 from resources.errors import StoreUnavailableError
 
+# What S3 answers a conditional PUT whose condition failed: 412 PreconditionFailed, or 409
+# ConditionalRequestConflict when AWS sees two conditional writes of one key at once.
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Other writers kept replacing an object during a read-modify-write: retry the run."""
+
+    retryable = True
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One stored version of a key; `is_latest` is the one readers see."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    size: int
+    etag: str
+    last_modified: Any
 
 
 @dataclass(frozen=True)
@@ -56,9 +85,19 @@ class S3Resource(ConfigurableResource):
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel PUTs, GETs and LISTs per batch."
     )
+    versioning: bool = Field(
+        default=True,
+        description="ensure_bucket turns on S3 versioning: a rewrite keeps the old version.",
+    )
 
     _fs: pafs.S3FileSystem | None = PrivateAttr(default=None)
     _client: Any = PrivateAttr(default=None)
+    _conflicts: int = PrivateAttr(default=0)
+
+    @property
+    def conflicts(self) -> int:
+        """Conditional PUTs of `update_parquet` refused because another writer came first."""
+        return self._conflicts
 
     @property
     def address(self) -> str:
@@ -120,6 +159,8 @@ class S3Resource(ConfigurableResource):
         return {"store": "S3", "address": self.address, "bucket": self.bucket}
 
     def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists and, with `versioning`, turn versioning on
+        (an existing unversioned bucket too: versions start with the next write)."""
         try:
             self.client().head_bucket(Bucket=self.bucket)
         except ClientError as exc:
@@ -128,6 +169,63 @@ class S3Resource(ConfigurableResource):
             self.client().create_bucket(Bucket=self.bucket)
         except BotoCoreError as exc:
             raise self._unavailable(exc) from exc
+        if self.versioning:
+            self.enable_versioning()
+
+    def versioning_status(self) -> str:
+        """'Enabled', 'Suspended', or 'Off' (never enabled)."""
+        try:
+            answer = self.client().get_bucket_versioning(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+        return str(answer.get("Status") or "Off")
+
+    def enable_versioning(self) -> None:
+        """Turn bucket versioning on; a server that accepts the call but does not keep it
+        fails here, not later when a restated file has already replaced the old bytes."""
+        if self.versioning_status() == "Enabled":
+            return
+        try:
+            self.client().put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+        status = self.versioning_status()
+        if status != "Enabled":
+            raise RuntimeError(
+                f"S3 at {self.address} did not enable versioning (status {status}): restated "
+                "files would destroy the previous objects; use a server with versioning or "
+                "set versioning=False knowingly"
+            )
+
+    def object_versions(self, key: str) -> list[ObjectVersion]:
+        """Every stored version of exactly `key`, newest first (delete markers left out)."""
+        full = self.full_key(key)
+        found: list[ObjectVersion] = []
+        try:
+            paginator = self.client().get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for v in page.get("Versions", []):
+                    if v["Key"] != full:
+                        continue
+                    found.append(
+                        ObjectVersion(
+                            key=key,
+                            version_id=str(v["VersionId"]),
+                            is_latest=bool(v.get("IsLatest")),
+                            size=int(v["Size"]),
+                            etag=str(v.get("ETag", "")).strip('"'),
+                            last_modified=v.get("LastModified"),
+                        )
+                    )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+        return sorted(found, key=lambda v: (not v.is_latest, _newest_first(v.last_modified)))
+
+    def read_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        """The object's bytes (the latest version, or `version_id`)."""
+        return self._get_body(key, version_id)
 
     # -- Parquet ---------------------------------------------------------------------------
     def write_parquet(
@@ -139,13 +237,7 @@ class S3Resource(ConfigurableResource):
         and sent in a single PUT, which S3 applies atomically; a failure while serialising
         never reaches the store, and a failed upload leaves the previous object in place.
         """
-        if metadata:
-            schema_meta = dict(table.schema.metadata or {})
-            schema_meta.update({k.encode(): v.encode() for k, v in metadata.items()})
-            table = table.replace_schema_metadata(schema_meta)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression=self.compression)
-        body = sink.getvalue().to_pybytes()
+        body = self._serialise(table, metadata)
         try:
             self.client().put_object(
                 Bucket=self.bucket,
@@ -156,6 +248,75 @@ class S3Resource(ConfigurableResource):
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
         return ObjectInfo(key=key, size=len(body))
+
+    def update_parquet(
+        self,
+        key: str,
+        merge: Callable[[pa.Table | None], pa.Table],
+        metadata: dict[str, str] | None = None,
+        *,
+        max_attempts: int = 8,
+    ) -> ObjectInfo:
+        """Read-modify-write of one object that holds more than one session, without losing
+        a concurrent writer's rows: optimistic concurrency on the object's ETag.
+
+        `merge` gets the current table (None when the object does not exist) and returns the
+        new one; the PUT is conditional (`If-Match: <etag read>`, or `If-None-Match: *` for a
+        new object), so when another run replaced the object in between, S3 answers 412 and
+        this reads the new version and merges again, up to `max_attempts` times; then a
+        ConcurrentWriteError (retryable: the run's retry policy takes it). Why not a lock: a
+        conditional PUT needs no lock table and no lease, and a crashed writer leaves nothing
+        to clean up; SeaweedFS and AWS S3 both apply the condition atomically.
+        """
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        for _attempt in range(max_attempts):
+            body, etag = self._get_with_etag(key)
+            current = None if body is None else self._parse(key, body, None)
+            data = self._serialise(merge(current), metadata)
+            condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+            try:
+                self.client().put_object(
+                    Bucket=self.bucket,
+                    Key=self.full_key(key),
+                    Body=data,
+                    ContentType="application/vnd.apache.parquet",
+                    **condition,
+                )
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code in _CONFLICT_CODES or status in (409, 412):
+                    self._conflicts += 1
+                    continue
+                raise self._unavailable(exc) from exc
+            except BotoCoreError as exc:
+                raise self._unavailable(exc) from exc
+            return ObjectInfo(key=key, size=len(data))
+        raise ConcurrentWriteError(
+            f"{key}: another writer replaced the object {max_attempts} times in a row"
+        )
+
+    def _get_with_etag(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=self.full_key(key))
+            return response["Body"].read(), str(response["ETag"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None, None
+            raise self._unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _serialise(self, table: pa.Table, metadata: dict[str, str] | None) -> bytes:
+        """The whole Parquet file in memory, `metadata` added to the footer."""
+        if metadata:
+            schema_meta = dict(table.schema.metadata or {})
+            schema_meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+            table = table.replace_schema_metadata(schema_meta)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression=self.compression)
+        return sink.getvalue().to_pybytes()
 
     def write_parquet_many(self, objects: Sequence[ParquetObject]) -> list[ObjectInfo]:
         """Write several objects (each atomically, as `write_parquet`), `upload_threads` at a
@@ -177,10 +338,13 @@ class S3Resource(ConfigurableResource):
             wait(futures)
         return [f.result() for f in futures]
 
-    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
+    def read_parquet(
+        self, key: str, columns: list[str] | None = None, *, version_id: str | None = None
+    ) -> pa.Table:
         """One object in one GET: a consistent version even while a concurrent run replaces
-        it (see `read_many`). A missing key raises FileNotFoundError."""
-        return self._parse(key, self._get_body(key), columns)
+        it (see `read_many`); `version_id` reads an earlier version (`object_versions`). A
+        missing key raises FileNotFoundError."""
+        return self._parse(key, self._get_body(key, version_id), columns)
 
     def read_many(self, keys: list[str], columns: list[str] | None = None) -> pa.Table:
         """Several objects as one table (`read_each`, concatenated)."""
@@ -211,12 +375,14 @@ class S3Resource(ConfigurableResource):
                 bodies = list(pool.map(self._get_body, keys))
         return [self._parse(k, b, columns) for k, b in zip(keys, bodies, strict=True)]
 
-    def _get_body(self, key: str) -> bytes:
+    def _get_body(self, key: str, version_id: str | None = None) -> bytes:
+        extra = {"VersionId": version_id} if version_id else {}
         try:
-            response = self.client().get_object(Bucket=self.bucket, Key=self.full_key(key))
+            response = self.client().get_object(Bucket=self.bucket, Key=self.full_key(key), **extra)
             return response["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
                 raise FileNotFoundError(key) from exc
             raise self._unavailable(exc) from exc
         except BotoCoreError as exc:
@@ -283,3 +449,8 @@ class S3Resource(ConfigurableResource):
                 raise self._unavailable(exc) from exc
             deleted += len(chunk)
         return deleted
+
+
+def _newest_first(when: Any) -> float:
+    """Sort key putting later `LastModified` first (None last)."""
+    return -when.timestamp() if hasattr(when, "timestamp") else float("inf")

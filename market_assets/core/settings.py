@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from market_assets.core.vendor_limits import VendorLimit, parse_vendor_limits, vendor_limit
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "sql"
 
@@ -59,6 +61,8 @@ JQUANTS_MAIL_ADDRESS = "JQUANTS_MAIL_ADDRESS"
 JQUANTS_PASSWORD = "JQUANTS_PASSWORD"
 JQUANTS_BASE_URL = "JQUANTS_BASE_URL"  # tests point it at a local server
 JQUANTS_REQUESTS_PER_MINUTE = "JQUANTS_REQUESTS_PER_MINUTE"  # the plan's limit (Free 5, Light 60)
+# Vendor rate limits shared by every process (`jquants=light,yfinance=120`): vendor_limits().
+VENDOR_RATE_LIMITS = "MARKET_ASSETS_VENDOR_RATE_LIMITS"
 
 DEFAULT_SCHEMA = "market"
 DEFAULT_BUCKET = "market-data"
@@ -103,6 +107,22 @@ def jquants_requests_per_minute(default: int | None = None) -> int | None:
     if value < 1:
         raise ValueError(f"{JQUANTS_REQUESTS_PER_MINUTE} must be at least 1, got {value}")
     return value
+
+
+def vendor_limits() -> dict[str, VendorLimit]:
+    """Each vendor's plan allowance: MARKET_ASSETS_VENDOR_RATE_LIMITS, and J-Quants' from
+    JQUANTS_REQUESTS_PER_MINUTE as before (a number: a custom plan). Giving J-Quants in both
+    fails, rather than one silently winning."""
+    limits = parse_vendor_limits(env(VENDOR_RATE_LIMITS), setting=VENDOR_RATE_LIMITS)
+    rpm = jquants_requests_per_minute()
+    if rpm is not None:
+        if "jquants" in limits:
+            raise ValueError(
+                f"J-Quants' rate limit is set twice: {JQUANTS_REQUESTS_PER_MINUTE} and "
+                f"jquants= in {VENDOR_RATE_LIMITS}; keep one"
+            )
+        limits["jquants"] = vendor_limit("jquants", rpm)
+    return limits
 
 
 def state_dir() -> Path:

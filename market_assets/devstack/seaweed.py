@@ -73,23 +73,29 @@ class S3Endpoint:
 
 
 def ensure_bucket(endpoint: S3Endpoint, name: str) -> str:
-    """Create bucket ``name`` unless it exists; returns the name."""
+    """Create bucket ``name`` unless it exists, with S3 versioning on; returns the name.
+
+    Versioning is what keeps the previous object when a vendor restates a file or a run
+    rewrites a partition (resources/s3.py); SeaweedFS has it (PutBucketVersioning,
+    ListObjectVersions, GET by VersionId), so the dev stack's bucket is versioned like the
+    production one should be."""
     from botocore.exceptions import ClientError
 
     client = endpoint.client()
     try:
         client.head_bucket(Bucket=name)
-        return name
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code not in {"404", "NoSuchBucket", "NotFound"}:
             raise
-    try:
-        client.create_bucket(Bucket=name)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
-            raise
+        try:
+            client.create_bucket(Bucket=name)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise
+    if client.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
 
 

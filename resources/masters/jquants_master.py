@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from market_assets.core import settings as s
-from resources.sources.http import RetryPolicy
+from resources.sources.http import Pacer, RetryPolicy
 from resources.sources.jquants_client import (
     DEFAULT_BASE_URL,
     JQuantsAuthError,
@@ -86,6 +86,7 @@ class JQuantsMasterClient:
         mail: str | None = None,
         password: str | None = None,
         requests_per_minute: float = 60,
+        pacer: Pacer | None = None,
         timeout_s: float = 30.0,
         max_retries: int = 5,
         max_backoff_s: float = 60.0,
@@ -113,6 +114,7 @@ class JQuantsMasterClient:
                 credentials,
                 base_url=base_url,
                 requests_per_minute=requests_per_minute,
+                pacer=pacer,
                 timeout_s=timeout_s,
                 retry=policy,
                 session=session,

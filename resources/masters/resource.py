@@ -12,10 +12,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from market_assets.core.vendor_limits import vendor_limit
 from resources.masters.jquants_master import DEFAULT_BASE_URL, JQuantsMasterClient
 from resources.masters.sample_file import read_code_tables, read_listed_info
+from resources.redis import RedisResource
+from resources.sources.rate_limit import pacer_for
 
 
 class MasterSourceResource(ConfigurableResource):
@@ -36,6 +39,14 @@ class MasterSourceResource(ConfigurableResource):
     requests_per_minute: int = Field(
         default=60, ge=1, le=6000, description="The plan's rate limit (Free 5, Light 60, ...)."
     )
+    rate_limit_plan: str | None = Field(
+        default=None,
+        description="J-Quants plan (light, ...) or requests/min; overrides requests_per_minute.",
+    )
+    rate_limit_redis: RedisResource | None = Field(
+        default=None,
+        description="Redis of the shared vendor buckets (the bar source spends the same one).",
+    )
     timeout_s: float = Field(default=30.0, gt=0, le=300)
     max_retries: int = Field(default=5, ge=0, le=20, description="Retries of 429/5xx/network.")
     sample_path: str | None = Field(
@@ -45,6 +56,13 @@ class MasterSourceResource(ConfigurableResource):
         default=None, description="Another code-table file instead of the shipped one."
     )
 
+    @field_validator("rate_limit_plan")
+    @classmethod
+    def _valid_plan(cls, value: str | None) -> str | None:
+        if value is not None:
+            vendor_limit("jquants", value)
+        return value
+
     @property
     def source_name(self) -> str:
         """What the sync log records as the source (never a credential)."""
@@ -53,13 +71,17 @@ class MasterSourceResource(ConfigurableResource):
         return "jquants-v2" if self.api_key else "jquants-v1"
 
     def client(self) -> JQuantsMasterClient:
+        """The API client, paced by the account's shared bucket when Redis is configured (the
+        master sync and the bar runs spend one J-Quants allowance)."""
+        limit = vendor_limit("jquants", self.rate_limit_plan or self.requests_per_minute)
         return JQuantsMasterClient(
             self.base_url,
             api_key=self.api_key,
             refresh_token=self.refresh_token,
             mail=self.mail,
             password=self.password,
-            requests_per_minute=self.requests_per_minute,
+            requests_per_minute=limit.requests_per_minute,
+            pacer=pacer_for(limit, self.rate_limit_redis),
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
         )

@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -120,6 +120,18 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, transient)
 
 
+class Pacer(Protocol):
+    """Paces a vendor's requests: `wait()` returns when the next attempt may start.
+
+    `Throttle` paces one process; `rate_limit.RedisTokenBucket` shares one bucket between
+    every process of the deployment (the vendor meters the account, not the process)."""
+
+    @property
+    def requests_per_minute(self) -> float: ...
+
+    def wait(self) -> None: ...
+
+
 class Throttle:
     """Spaces requests at least `60 / requests_per_minute` seconds apart.
 
@@ -190,7 +202,7 @@ class HttpClient:
         secrets: Callable[[], Iterable[str | None]] = tuple,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        throttle: Throttle | None = None,
+        throttle: Pacer | None = None,
         error_type: type[SourceError] = SourceError,
     ) -> None:
         if not timeout_s > 0:

@@ -58,7 +58,14 @@ from market_assets.core.calendars import (
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import Instrument
 from resources.sources.base import BarSource, SourceError
-from resources.sources.http import RetryPolicy, assign_sessions, bar_frame, finish, numbers
+from resources.sources.http import (
+    Pacer,
+    RetryPolicy,
+    assign_sessions,
+    bar_frame,
+    finish,
+    numbers,
+)
 from resources.sources.jquants_client import JQuantsClient, JQuantsCredentials
 
 __all__ = ["CALENDAR", "JQuantsCredentials", "JQuantsSource", "QueryMode"]
@@ -110,8 +117,9 @@ class JQuantsSource(BarSource):
     `credentials` pick the API version (see module docs). `base_url` is the host root
     (default https://api.jquants.com; a trailing /v1 or /v2 is ignored because the version
     follows the credentials). `requests_per_minute` paces requests to the plan's limit (None:
-    unpaced, 429s are retried). `max_retries` overrides `retry.max_retries`; `sleep` and
-    `clock` are injectable so tests neither wait nor depend on the wall clock.
+    unpaced, 429s are retried); `pacer` (the shared Redis bucket) replaces it. `max_retries`
+    overrides `retry.max_retries`; `sleep` and `clock` are injectable so
+    tests neither wait nor depend on the wall clock.
     """
 
     name: ClassVar[str] = "jquants"
@@ -129,6 +137,7 @@ class JQuantsSource(BarSource):
         query_mode: QueryMode = "auto",
         max_pages: int = 10_000,
         requests_per_minute: float | None = None,
+        pacer: Pacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -144,6 +153,7 @@ class JQuantsSource(BarSource):
             credentials,
             base_url=base_url,
             requests_per_minute=requests_per_minute,
+            pacer=pacer,
             timeout_s=timeout_s,
             retry=policy,
             session=session,

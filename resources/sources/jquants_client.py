@@ -16,7 +16,9 @@ a refresh token we minted is renewed a day before its week ends, and a configure
 J-Quants refuses is replaced by logging in again when mail + password are known.
 
 Transport (`resources.sources.http.HttpClient`). Requests are paced to the plan's
-`requests_per_minute` (Free 5, Light 60, ...) so a long backfill does not live on 429s; a 429
+`requests_per_minute` (Free 5, Light 60, ...) so a long backfill does not live on 429s, by
+the Redis bucket every process shares when one is given (`pacer`, see
+resources/sources/rate_limit.py), else per client; a 429
 or 500/502/503/504 and network errors are retried with exponential back-off, honouring
 `Retry-After`, within the RetryPolicy's attempt and time budget; running out of either raises
 a retryable JQuantsError carrying the last status.
@@ -44,7 +46,7 @@ from typing import Any, Literal
 
 from market_assets.core import settings as s
 from resources.sources.base import SourceError
-from resources.sources.http import HttpClient, RetryPolicy, Throttle, default_session
+from resources.sources.http import HttpClient, Pacer, RetryPolicy, Throttle, default_session
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +180,11 @@ class JQuantsClient:
     """Authenticated, paced, retried JSON GETs against the J-Quants API (v2 or v1).
 
     `requests_per_minute` paces every request, token calls and retries included (None: no
-    pacing). `retry` bounds the retries of 429/5xx and network errors (RetryPolicy defaults
-    when None). `session` is any requests-like session; `sleep` and `clock` are injectable so
-    tests neither wait nor depend on the wall clock.
+    pacing), in this process; `pacer` replaces that with a given one, normally the Redis
+    bucket every process of the deployment shares (resources.sources.rate_limit). `retry`
+    bounds the retries of 429/5xx and network errors (RetryPolicy defaults when None).
+    `session` is any requests-like session; `sleep` and `clock` are injectable so tests
+    neither wait nor depend on the wall clock.
     """
 
     def __init__(
@@ -189,6 +193,7 @@ class JQuantsClient:
         *,
         base_url: str | None = None,
         requests_per_minute: float | None = None,
+        pacer: Pacer | None = None,
         timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
         session: Any | None = None,
@@ -208,7 +213,7 @@ class JQuantsClient:
         self._refresh_minted_at: float | None = None  # unknown age for a configured token
         self._id_token: str | None = None
         self._id_minted_at = 0.0
-        throttle = (
+        throttle = pacer or (
             Throttle(requests_per_minute, sleep=sleep, clock=clock)
             if requests_per_minute is not None
             else None

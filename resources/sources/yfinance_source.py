@@ -70,6 +70,7 @@ from market_assets.core.universe import Instrument
 from resources.sources.base import BarSource, SourceError
 from resources.sources.http import (
     HttpClient,
+    Pacer,
     RetryPolicy,
     assign_sessions,
     bar_frame,
@@ -94,7 +95,9 @@ class YFinanceSource(BarSource):
 
     `base_url` defaults to Yahoo's (query2.finance.yahoo.com); `session` defaults to a
     curl_cffi session impersonating Chrome. `max_retries` overrides `retry.max_retries`;
-    `sleep` and `clock` are injectable so tests never wait.
+    `pacer` paces every attempt (the shared Redis bucket of the
+    configured yfinance limit; None: unpaced); `sleep` and `clock` are injectable so tests
+    never wait.
     """
 
     name: ClassVar[str] = "yfinance"
@@ -107,6 +110,7 @@ class YFinanceSource(BarSource):
         max_retries: int | None = None,
         session: Any | None = None,
         retry: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -121,6 +125,7 @@ class YFinanceSource(BarSource):
             retry=policy,
             sleep=sleep,
             clock=clock,
+            throttle=pacer,
         )
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from market_assets.core.bars import frame_checksum, from_arrow
@@ -336,3 +337,40 @@ def test_mt5_server_time_maps_to_fx_sessions(tmp_path: Path) -> None:
         pd.Timestamp("2024-03-11 20:59", tz="UTC"),
         pd.Timestamp("2024-03-11 21:00", tz="UTC"),
     ]
+
+
+def test_a_restated_file_keeps_the_previous_file_and_raw_object_versions(
+    s3_store: S3Resource, postgres: PostgresResource, db: DbTarget
+) -> None:
+    """The vendor re-sends the same key with one volume corrected: the new bytes land and
+    become current everywhere, and both the old landing file and the old raw partition object
+    stay readable by version id (the bucket is versioned)."""
+    key = "landing/generic/clean_generic.csv"
+    original = (FIXTURES / "clean_generic.csv").read_bytes()
+    restated = original.replace(b"3505,1000", b"3505,1001")
+    assert restated != original
+    first, _ = _land(s3_store, postgres, key, original)
+    second, outcomes = _land(s3_store, postgres, key, restated)
+    assert second.etag != first.etag
+    assert {o.entry.status for o in outcomes} == {"success"}
+
+    latest_file, previous_file = s3_store.object_versions(key)
+    assert s3_store.read_bytes(key) == restated
+    assert s3_store.read_bytes(key, previous_file.version_id) == original
+    assert latest_file.is_latest
+
+    raw = raw_object_key("M1", D1, "7203")
+    new, old = s3_store.object_versions(raw)
+    assert (
+        _first_volume(s3_store.read_parquet(raw))
+        == 1001
+        == _first_volume(s3_store.read_parquet(raw, version_id=new.version_id))
+    )
+    assert _first_volume(s3_store.read_parquet(raw, version_id=old.version_id)) == 1000
+    assert _db_rows(db, "7203", D1)["volume"].iloc[0] == 1001
+    in_s3, in_db = _stored(s3_store, db, "7203", D1)
+    assert in_s3 == in_db
+
+
+def _first_volume(table: pa.Table) -> float:
+    return table.column("volume").to_pylist()[0]
