@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,31 +118,67 @@ class Family:
         return f"{date_key}|{validate_symbol(symbol)}"
 
     def sessions(
-        self, date_key: str, calendar_code: str, *, listed: dt.date | None = None
+        self,
+        date_key: str,
+        calendar_code: str,
+        *,
+        listed: dt.date | None = None,
+        until: dt.date | None = None,
     ) -> list[dt.date]:
         """The sessions a date key covers on a calendar, clipped to the calendar's bounds, the
-        family's start and the listing; empty (never an error) when nothing is left, so a
-        partition before a symbol's first session is skipped rather than failed."""
+        family's start, the listing and `until` (the last session a run may ask for: the
+        current year's partition holds no future session); empty (never an error) when nothing
+        is left, so a partition before a symbol's first session is skipped rather than failed."""
         first, last = self.grain.period(date_key)
         lo, hi = calendar_bounds(calendar_code)
         first = max(first, lo, self.start, listed or first)
-        last = min(last, hi)
+        last = min(last, hi, until or last)
         if last < first:
             return []
         return sessions_in_range(calendar_code, first, last)
 
-    def expand(
-        self, key: str, calendar_code: str, *, listed: dt.date | None = None
-    ) -> list[BarPartition]:
-        """A multi-partition key (`2004|AAPL`) as the sessions it holds (BarPartitions)."""
+    def split_key(self, key: str) -> tuple[str, str]:
+        """A multi-partition key (`2004|AAPL`) as its validated date key and symbol."""
         date_key, symbol = str(key).split("|", 1) if "|" in str(key) else (str(key), "")
         if not symbol:
             raise FamilyError(f"partition key {str(key)[:40]!r} is not `date|symbol`")
-        symbol = validate_symbol(symbol)
-        return [
-            BarPartition(day, symbol)
-            for day in self.sessions(date_key, calendar_code, listed=listed)
-        ]
+        self.grain.period(date_key)
+        return date_key, validate_symbol(symbol)
+
+    def expand(
+        self,
+        key: str,
+        calendar_code: str,
+        *,
+        listed: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> list[BarPartition]:
+        """A multi-partition key (`2004|AAPL`) as the sessions it holds (BarPartitions)."""
+        date_key, symbol = self.split_key(key)
+        days = self.sessions(date_key, calendar_code, listed=listed, until=until)
+        return [BarPartition(day, symbol) for day in days]
+
+    def expand_keys(
+        self,
+        keys: Iterable[str],
+        calendar_of: Callable[[str], str],
+        *,
+        listed_of: Callable[[str], dt.date | None] = lambda _symbol: None,
+        until: dt.date | None = None,
+    ) -> list[BarPartition]:
+        """A run's partition keys as the sorted sessions they hold: what the services take.
+
+        `calendar_of` and `listed_of` give a symbol's calendar and listing date (None when
+        unknown); a key whose period holds no session of its symbol contributes nothing."""
+        out: set[BarPartition] = set()
+        for key in keys:
+            _, symbol = self.split_key(key)
+            out.update(self.expand(key, calendar_of(symbol), listed=listed_of(symbol), until=until))
+        return sorted(out)
+
+    def key_of(self, part: BarPartition) -> str:
+        """The family's partition key holding a session (`2004-03-01|AAPL` -> `2004|AAPL`)."""
+        return f"{self.grain.key_of(part.session_date)}|{part.symbol}"
 
     def keys_per_symbol(self, today: dt.date) -> int:
         """Date keys of the family up to the period of `today`: each symbol's partitions."""

@@ -20,6 +20,7 @@ from market_assets.core.families import (
     intraday_family,
 )
 from market_assets.core.partition_keys import FIRST_SESSION, SYMBOLS_PARTITIONS, BarPartition
+from market_assets.core.storage_layout import object_key_for, period_object_key
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import default_universe
 
@@ -122,3 +123,31 @@ def test_scale_scenario_arithmetic() -> None:
     assert DateGrain.YEAR.count(dt.date(2008, 1, 1), today) * 4_400 == 83_600
     assert intraday_family().keys(108, today) == 108 * 2_527
     assert DateGrain.DAY.count(dt.date(2018, 1, 1), today) * 108 == 351_756
+
+
+def test_expand_keys_clips_the_current_year_and_sorts() -> None:
+    fam = daily_family()
+    parts = fam.expand_keys(
+        ["2004|AAPL", "2003|AAPL", "2004|ZZZ"],
+        {"AAPL": "XNYS", "ZZZ": "XTKS"}.__getitem__,
+        listed_of={"ZZZ": dt.date(2005, 1, 1)}.get,
+        until=dt.date(2004, 1, 31),
+    )
+    assert parts == sorted(parts)
+    assert {p.symbol for p in parts} == {"AAPL"}  # ZZZ listed in 2005: skipped, not failed
+    assert parts[-1].session_date == dt.date(2004, 1, 30)
+    assert {fam.key_of(p) for p in parts} == {"2003|AAPL", "2004|AAPL"}
+
+
+def test_object_layout_per_family() -> None:
+    day = dt.date(2004, 3, 1)
+    assert (
+        object_key_for(intraday_family(), "M1", day, "7203")
+        == "ohlcv/timeframe=M1/date=2004-03-01/symbol=7203/bars.parquet"
+    )
+    assert (
+        object_key_for(daily_family(), "D1", day, "AAPL")
+        == "ohlcv/timeframe=D1/year=2004/symbol=AAPL/bars.parquet"
+    )
+    with pytest.raises(ValueError):
+        period_object_key("D1", DateGrain.DAY, "2004-03-01", "AAPL")
