@@ -25,6 +25,7 @@ from dagster import (
     materialize,
 )
 
+from market_assets.composition import landing_store
 from market_assets.core.bars import from_arrow
 from market_assets.core.calendars import session_bounds, sessions_in_range
 from market_assets.core.universe import DEFAULT_UNIVERSE_PATH
@@ -32,11 +33,13 @@ from market_assets.defs.ohlcv.daily_family import DAILY_ASSETS
 from market_assets.defs.ohlcv.sensors import landing_files_sensor
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.snapshots import decode
+from market_assets.operations.landing import process_pending
 from resources.cache_keys import snapshot_key
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
 from resources.sources.resource import BarSourcesResource
+from tests.plugins.stores import DbTarget, store_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -163,3 +166,37 @@ def test_a_2004_daily_csv_lands_in_the_daily_family_and_round_trips(
     assert np.array_equal(
         snapshot[PRICES].to_numpy("float64").view(np.int64), tail.to_numpy("float64").view(np.int64)
     )
+
+
+def test_landing_process_runs_a_daily_file_in_the_daily_family(
+    monkeypatch: pytest.MonkeyPatch,
+    instance: DagsterInstance,
+    db: DbTarget,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+) -> None:
+    """`market-assets landing process`'s service: the file's two years, one daily-job run."""
+    for name, value in store_environment(db.writer_url, db.schema, redis_store, s3_store).items():
+        monkeypatch.setenv(name, str(value))
+    from market_assets.cli.code_location import daily_assets, ohlcv_assets
+
+    frame = _file()
+    frame = frame[frame["Date"] < "2006-01-01"]
+    s3_store.client().put_object(
+        Bucket=s3_store.bucket,
+        Key=s3_store.full_key("landing/us_daily/IBM.csv"),
+        Body=frame.to_csv(index=False).encode(),
+    )
+    claimed, runs = process_pending(
+        instance, ohlcv_assets(), landing_store(), postgres, daily_assets()
+    )
+    assert [c.error for c in claimed] == [None]
+    assert [(r.window.start.year, r.window.end.year, r.success) for r in runs.runs] == [
+        (2004, 2004, True),
+        (2005, 2005, True),
+    ]
+    with postgres.connection() as conn:
+        stored = read_bars(conn, "IBM", "D1")
+        conn.rollback()
+    assert len(stored) == len(frame)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dagster import instance_for_test
 
 from market_assets.core.bars import from_arrow, table_checksum
 from market_assets.core.calendars import sessions_in_range
@@ -20,11 +21,14 @@ from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, Instrument
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.collect import collect_partitions, record_outcomes
 from market_assets.ohlcv.load import load_partitions_from_s3
+from market_assets.operations.backfill import run_family_backfill
 from market_assets.quality import evaluation as ev
 from resources.postgres import PostgresResource
+from resources.redis import RedisResource
 from resources.s3 import S3Resource
 from resources.sources.base import BarSource
 from resources.sources.generator import GeneratorSource
+from tests.plugins.stores import DbTarget, store_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -93,3 +97,40 @@ def test_a_year_is_one_object_rewritten_in_place(
     assert ev.check_s3_db_reconciliation(batch, postgres).passed
     assert ev.check_row_counts(batch).passed
     assert dt.date(2004, 3, 1) in {p.session_date for p in march}
+
+
+def test_daily_family_backfill_runs_years_and_skips_other_families(
+    monkeypatch: pytest.MonkeyPatch,
+    db: DbTarget,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+) -> None:
+    """`market-assets backfill --family daily`'s service: AAPL's years 2004-2005 in one run;
+    7203 (an M1 base) is registered in `symbols` and not run here."""
+    for name, value in store_environment(db.writer_url, db.schema, redis_store, s3_store).items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("MARKET_ASSETS_SOURCE", "generator")
+    from market_assets.cli.code_location import daily_assets
+
+    with instance_for_test() as instance:
+        outcomes = run_family_backfill(
+            instance,
+            daily_assets(),
+            daily_family(),
+            dt.date(2004, 11, 1),
+            dt.date(2005, 2, 1),
+            ["AAPL", "7203"],
+        )
+        assert [(w.start.year, w.end.year, ok) for w, ok in outcomes] == [(2004, 2005, True)]
+        assert instance.get_dynamic_partitions("daily_symbols") == ["AAPL"]
+        assert instance.get_dynamic_partitions("symbols") == ["7203"]
+    objects = sorted(o.key for o in s3_store.list_objects("ohlcv/timeframe=D1/"))
+    assert objects == [
+        f"ohlcv/timeframe=D1/year={y}/symbol=AAPL/bars.parquet" for y in ("2004", "2005")
+    ]
+    with postgres.connection() as conn:
+        stored = read_bars(conn, "AAPL", "D1")
+        conn.rollback()
+    sessions = sessions_in_range("XNYS", "2004-01-01", "2005-12-31")
+    assert [d.date() for d in stored.index] == sessions  # whole years: the partitions' sessions
