@@ -10,7 +10,7 @@ from __future__ import annotations
 from dagster import AssetKey, AssetsDefinition
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
-from market_assets.core.names import MASTER_ASSET_NAMES, OHLCV_ASSET_NAMES
+from market_assets.core.names import DAILY_ASSET_NAMES, MASTER_ASSET_NAMES, OHLCV_ASSET_NAMES
 
 
 def _resolve(names: tuple[str, ...]) -> list[AssetsDefinition]:
@@ -37,6 +37,11 @@ def _resolve(names: tuple[str, ...]) -> list[AssetsDefinition]:
 def ohlcv_assets() -> list[AssetsDefinition]:
     """raw_bars, db_bars, bar_rollups and bar_snapshots (with their checks), in order."""
     return _resolve(OHLCV_ASSET_NAMES)
+
+
+def daily_assets() -> list[AssetsDefinition]:
+    """The daily family's daily_raw_bars, daily_db_bars and daily_snapshots, in order."""
+    return _resolve(DAILY_ASSET_NAMES)
 
 
 def master_assets() -> list[AssetsDefinition]:

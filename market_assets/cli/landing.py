@@ -158,14 +158,16 @@ def retry(
     line, and exit status 1."""
     from dagster import DagsterInstance
 
-    from market_assets.cli.code_location import ohlcv_assets
+    from market_assets.cli.code_location import daily_assets, ohlcv_assets
     from market_assets.composition import landing_store, postgres_resource
     from market_assets.operations.landing import retry_file
 
     postgres = postgres_resource("writer", live=True)
     try:
         with DagsterInstance.get() as instance:
-            rescan, runs = retry_file(instance, ohlcv_assets(), landing_store(), postgres, key)
+            rescan, runs = retry_file(
+                instance, ohlcv_assets(), landing_store(), postgres, key, daily_assets()
+            )
     finally:
         postgres.close()
     was = rescan.previous_status or PENDING
@@ -190,14 +192,16 @@ def process() -> None:
     file was rejected or a run failed."""
     from dagster import DagsterInstance
 
-    from market_assets.cli.code_location import ohlcv_assets
+    from market_assets.cli.code_location import daily_assets, ohlcv_assets
     from market_assets.composition import landing_store, postgres_resource
     from market_assets.operations.landing import process_pending
 
     postgres = postgres_resource("writer", live=True)
     try:
         with DagsterInstance.get() as instance:
-            claimed, runs = process_pending(instance, ohlcv_assets(), landing_store(), postgres)
+            claimed, runs = process_pending(
+                instance, ohlcv_assets(), landing_store(), postgres, daily_assets()
+            )
     finally:
         postgres.close()
     for c in claimed:

@@ -33,11 +33,23 @@ def backfill(
             help="Run here, outside the daemon and its queue (CI, a machine without a daemon).",
         ),
     ] = False,
+    family: Annotated[
+        str,
+        typer.Option(
+            help="Asset family: intraday (M1..H4 bases, by day) or daily (D1, W1, MN1 bases, by"
+            " year; runs here, as with --in-process)."
+        ),
+    ] = "intraday",
 ) -> None:
     """Backfill a range: submitted to the Dagster daemon like the UI's backfill dialog (its
     queue, limits and retries apply), or run here in a few batched runs with --in-process."""
     from dagster import DagsterInstance
 
+    if family not in ("intraday", "daily"):
+        raise typer.BadParameter(f"family must be intraday or daily, got {family[:20]!r}")
+    if family == "daily":
+        _backfill_daily(dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols)
+        return
     if not in_process:
         _backfill_through_daemon(
             dt.date.fromisoformat(start), dt.date.fromisoformat(end), _symbols(symbols)
@@ -64,6 +76,33 @@ def backfill(
             f"{mark} {window.start}..{window.end} x {window.first_symbol}..{window.last_symbol}"
         )
     console.print(f"{len(outcomes)} runs")
+    if not all(ok for _, ok in outcomes):
+        raise typer.Exit(1)
+
+
+def _backfill_daily(start: dt.date, end: dt.date, chosen: list[str] | None) -> None:
+    """The daily family's years x symbols, in this process (the daemon path is intraday's)."""
+    from dagster import DagsterInstance
+
+    from market_assets.cli.code_location import daily_assets
+    from market_assets.cli.progress import partition_progress
+    from market_assets.core.families import daily_family
+    from market_assets.operations.backfill import run_family_backfill
+
+    fam = daily_family()
+    with DagsterInstance.get() as instance, partition_progress(console, "backfill") as bar:
+        outcomes = run_family_backfill(
+            instance, daily_assets(), fam, start, end, _symbols(chosen), progress=bar
+        )
+    for window, ok in outcomes:
+        mark = "[green]ok[/]" if ok else "[red]failed[/]"
+        console.print(
+            f"{mark} {fam.date_key(window.start)}..{fam.date_key(window.end)}"
+            f" x {window.first_symbol}..{window.last_symbol}"
+        )
+    console.print(f"{len(outcomes)} runs")
+    if not outcomes:
+        console.print("no symbol of the daily family among the chosen ones")
     if not all(ok for _, ok in outcomes):
         raise typer.Exit(1)
 

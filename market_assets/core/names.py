@@ -10,6 +10,11 @@ DB_BARS = "db_bars"
 BAR_ROLLUPS = "bar_rollups"
 BAR_SNAPSHOTS = "bar_snapshots"
 OHLCV_ASSET_NAMES = (RAW_BARS, DB_BARS, BAR_ROLLUPS, BAR_SNAPSHOTS)  # in dependency order
+# The daily family (D1, W1, MN1 bases; year x symbol partitions, core/families.py)
+DAILY_RAW_BARS = "daily_raw_bars"
+DAILY_DB_BARS = "daily_db_bars"
+DAILY_SNAPSHOTS = "daily_snapshots"
+DAILY_ASSET_NAMES = (DAILY_RAW_BARS, DAILY_DB_BARS, DAILY_SNAPSHOTS)  # in dependency order
 
 MARKETS = "markets"
 SECTOR17 = "sector17"

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from market_assets.core.families import Family
 from market_assets.core.partition_keys import partition_key
 
 # A batched run carries up to this many date x symbol partitions: enough that a year of ten
@@ -30,11 +31,17 @@ class RunWindow:
     first_symbol: str
     last_symbol: str
 
-    def range_tags(self) -> dict[str, str]:
-        """The run tags that make one run carry this window's date x symbol range."""
+    def range_tags(self, family: Family | None = None) -> dict[str, str]:
+        """The run tags that make one run carry this window's date x symbol range; with a
+        family, its date keys (the daily family's years: `2004|AAPL`)."""
+        if family is None:
+            return {
+                RANGE_START_TAG: partition_key(self.start, self.first_symbol),
+                RANGE_END_TAG: partition_key(self.end, self.last_symbol),
+            }
         return {
-            RANGE_START_TAG: partition_key(self.start, self.first_symbol),
-            RANGE_END_TAG: partition_key(self.end, self.last_symbol),
+            RANGE_START_TAG: family.partition_key(family.date_key(self.start), self.first_symbol),
+            RANGE_END_TAG: family.partition_key(family.date_key(self.end), self.last_symbol),
         }
 
 
@@ -101,3 +108,16 @@ def plan_touched_runs(
     for day in sorted(by_date):
         windows.extend(plan_runs(day, day, sorted(by_date[day]), registered, 1))
     return windows
+
+
+def plan_touched_periods(
+    family: Family, touched: Mapping[str, Iterable[dt.date]], registered: list[str]
+) -> list[RunWindow]:
+    """`plan_touched_runs` with the sessions folded into the family's periods (the years of a
+    daily file): one run per period and contiguous block of the symbols touched in it; take
+    the tags with `range_tags(family)`."""
+    periods = {
+        symbol: {family.grain.period(family.date_key(d))[0] for d in days}
+        for symbol, days in touched.items()
+    }
+    return plan_touched_runs(periods, registered)

@@ -52,6 +52,8 @@ NEW_SYMBOL_SESSIONS = "MARKET_ASSETS_NEW_SYMBOL_SESSIONS"  # history requested f
 DEFAULT_NEW_SYMBOL_SESSIONS = 20
 # J-Quants, read by both of its users (bar source and company master); the secrets reach
 # Dagster resources only as EnvVars. v2 needs the API key; v1 a refresh token, or mail + password.
+INTRADAY_START = "MARKET_ASSETS_INTRADAY_START"  # first day of the intraday family (M1..H4)
+DAILY_START = "MARKET_ASSETS_DAILY_START"  # first day of the daily family (D1, W1, MN1)
 UNIVERSE = "MARKET_ASSETS_UNIVERSE"  # a universe file replacing the packaged one
 MASTER_SOURCE = "MARKET_ASSETS_MASTER_SOURCE"  # company master: sample | jquants
 YFINANCE_BASE_URL = "YFINANCE_BASE_URL"  # tests point it at a local server

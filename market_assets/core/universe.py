@@ -27,6 +27,7 @@ import yaml
 
 from market_assets.core import settings
 from market_assets.core.calendars import is_calendar, unknown_calendar
+from market_assets.core.families import Family, family_for
 from market_assets.core.identifiers import InvalidIdentifierError, describe, validate_symbol
 from market_assets.core.quality_config import QualityConfig, QualityConfigError, parse_quality
 from market_assets.core.timeframes import ALL_TIMEFRAMES, Timeframe
@@ -174,6 +175,12 @@ class Instrument:
         state = {f.name: getattr(self, f.name) for f in fields(self)}
         state["vendor_symbols"] = dict(self.vendor_symbols)
         return (_rebuild, (Instrument, state))
+
+    @property
+    def family(self) -> Family:
+        """The asset family of the instrument's base (intraday for M1..H4, daily for D1..MN1):
+        its partitions live in that family's assets and symbols set only."""
+        return family_for(self.base_timeframe)
 
     def vendor_symbol(self, vendor: str) -> str | None:
         """The vendor's spelling, falling back to derivable ones (J-Quants 5-char codes)."""

@@ -1,4 +1,4 @@
-"""Active companies become `symbols` partitions of the OHLCV assets.
+"""Active companies become symbol partitions of the OHLCV assets, each in its family's set.
 
 The company sync is the one place that adds symbols: each active company under its canonical
 symbol ('72030' -> '7203', '25935' stays), plus the universe file's active instruments that
@@ -18,6 +18,7 @@ from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.universe import (
     InstrumentKind,
     Universe,
+    UnknownSymbolError,
     default_universe,
     symbol_for_jquants_code,
 )
@@ -53,14 +54,33 @@ def register_symbols(
     instance: DagsterInstance, active_codes: Iterable[str], universe: Universe | None = None
 ) -> list[str]:
     """Add the missing scheduled symbols as dynamic partitions; returns the keys added."""
-    return add_symbol_partitions(instance, scheduled_symbols(active_codes, universe))
+    return add_symbol_partitions(instance, scheduled_symbols(active_codes, universe), universe)
 
 
-def add_symbol_partitions(instance: DagsterInstance, symbols: Iterable[str]) -> list[str]:
-    """Add the symbols that are not yet `symbols` partitions, in the order given (Dagster
-    orders dynamic keys by registration); returns the keys added."""
-    have = set(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
-    added = [s for s in dict.fromkeys(symbols) if s not in have]
-    if added:
-        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS, added)
+def symbols_set_of(symbol: str, universe: Universe | None = None) -> str:
+    """The dynamic partitions set of the family carrying the symbol's base (an intraday base:
+    `symbols`; D1, W1, MN1: `daily_symbols`). A symbol the universe cannot resolve goes to
+    `symbols`, as before families, where raw_bars holds it back with the reason."""
+    try:
+        return (universe or default_universe()).resolve(symbol).family.symbols_set
+    except UnknownSymbolError:
+        return SYMBOLS_PARTITIONS
+
+
+def add_symbol_partitions(
+    instance: DagsterInstance, symbols: Iterable[str], universe: Universe | None = None
+) -> list[str]:
+    """Add each symbol that is not yet a partition of its family's set (`symbols_set_of`), in
+    the order given (Dagster orders dynamic keys by registration); returns the keys added."""
+    u = universe or default_universe()
+    by_set: dict[str, list[str]] = {}
+    for symbol in dict.fromkeys(symbols):
+        by_set.setdefault(symbols_set_of(symbol, u), []).append(symbol)
+    added: list[str] = []
+    for name, wanted in by_set.items():
+        have = set(instance.get_dynamic_partitions(name))
+        new = [s for s in wanted if s not in have]
+        if new:
+            instance.add_dynamic_partitions(name, new)
+        added.extend(new)
     return added

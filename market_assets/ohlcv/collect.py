@@ -20,10 +20,11 @@ import pyarrow.compute as pc
 
 from market_assets.core.bars import table_checksum, to_arrow
 from market_assets.core.calendars import is_session
+from market_assets.core.families import DateGrain
 from market_assets.core.names import RAW_BARS
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.row_rules import apply_row_rules_batch
-from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.storage_layout import object_key_for
 from market_assets.core.universe import Instrument, UnknownSymbolError, default_universe
 from market_assets.ohlcv.collection_log import (
     CollectionEntry,
@@ -31,6 +32,7 @@ from market_assets.ohlcv.collection_log import (
     write_quarantine,
 )
 from market_assets.ohlcv.landing_ledger import record_rejected
+from market_assets.ohlcv.raw_objects import existing_keys
 from resources.postgres import PostgresResource
 from resources.s3 import ParquetObject, S3Resource
 from resources.sources.base import SourceError
@@ -139,6 +141,7 @@ def collect_partitions(
 
     outcomes: list[PartitionOutcome] = []
     uploads: list[tuple[PartitionOutcome, ParquetObject]] = []
+    periods: dict[str, list[tuple[PartitionOutcome, pa.Table]]] = defaultdict(list)
     for part in parts:
         inst = instruments.get(part.symbol)
         entry = CollectionEntry(
@@ -175,10 +178,14 @@ def collect_partitions(
             outcomes.append(outcome)
             continue
         good = batch.table.slice(*batch.slices[key])
-        object_key = raw_object_key(str(inst.base_timeframe), part.session_date, part.symbol)
+        tf = str(inst.base_timeframe)
+        object_key = object_key_for(inst.family, tf, part.session_date, part.symbol)
         checksum = table_checksum(good)
-        meta = {"checksum": checksum, "rows": str(good.num_rows)}
-        uploads.append((outcome, ParquetObject(object_key, good, meta)))
+        if inst.family.grain is DateGrain.DAY:
+            meta = {"checksum": checksum, "rows": str(good.num_rows)}
+            uploads.append((outcome, ParquetObject(object_key, good, meta)))
+        else:  # one object per period: merged below with the period's other sessions
+            periods[object_key].append((outcome, good))
         entry.rows_written = good.num_rows
         entry.status = "partial" if len(rejected) else "success"
         outcome.object_key, outcome.checksum, outcome.table = object_key, checksum, good
@@ -187,11 +194,44 @@ def collect_partitions(
         outcome.first_bar = pd.Timestamp(bounds["min"].value, tz="UTC")
         outcome.last_bar = pd.Timestamp(bounds["max"].value, tz="UTC")
         outcomes.append(outcome)
+    period_uploads = _period_objects(s3, periods)
     # One parallel upload for the batch (a failed PUT fails the run, as a sequential one did).
-    infos = s3.write_parquet_many([obj for _, obj in uploads])
-    for (outcome, _), info in zip(uploads, infos, strict=True):
+    objects = [obj for _, obj in uploads] + [obj for _, obj in period_uploads]
+    infos = s3.write_parquet_many(objects)
+    for (outcome, _), info in zip(uploads, infos[: len(uploads)], strict=True):
         outcome.bytes = info.size
+    for (group, _), info in zip(period_uploads, infos[len(uploads) :], strict=True):
+        for outcome in group:
+            outcome.bytes = info.size
     return outcomes
+
+
+def _period_objects(
+    s3: S3Resource, periods: dict[str, list[tuple[PartitionOutcome, pa.Table]]]
+) -> list[tuple[list[PartitionOutcome], ParquetObject]]:
+    """One object per period (a symbol's year of daily bars): the sessions of this run that
+    passed, over the object's rows of every other session, which stay (a held-back session
+    keeps its previous bars, as a held-back day partition keeps its object). Rewriting a
+    period with the same source answer writes the same object: idempotent."""
+    if not periods:
+        return []
+    present = set(existing_keys(s3, set(periods)))
+    found = sorted(present)
+    previous = dict(zip(found, s3.read_each(found), strict=True)) if found else {}
+    out: list[tuple[list[PartitionOutcome], ParquetObject]] = []
+    for object_key, group in periods.items():
+        tables = [good for _, good in group]
+        old = previous.get(object_key)
+        if old is not None and old.num_rows:
+            written = pa.array([o.partition.session_date for o, _ in group], pa.date32())
+            keep = pc.invert(pc.is_in(old.column("session_date").cast(pa.date32()), written))
+            kept = old.filter(keep).select(tables[0].schema.names).cast(tables[0].schema)
+            tables.insert(0, kept)
+        merged = pa.concat_tables(tables)
+        merged = merged.take(pc.sort_indices(merged, [("ts", "ascending")]))
+        meta = {"checksum": table_checksum(merged), "rows": str(merged.num_rows)}
+        out.append(([o for o, _ in group], ParquetObject(object_key, merged, meta)))
+    return out
 
 
 def record_outcomes(

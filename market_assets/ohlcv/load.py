@@ -13,10 +13,18 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 
-from market_assets.core.bars import concat_bars, empty_bars, from_arrow, table_checksum, to_arrow
+from market_assets.core.bars import (
+    concat_bars,
+    empty_bars,
+    frame_checksum,
+    from_arrow,
+    table_checksum,
+    to_arrow,
+)
+from market_assets.core.families import DateGrain
 from market_assets.core.names import DB_BARS
 from market_assets.core.partition_keys import BarPartition
-from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.storage_layout import object_key_for
 from market_assets.core.universe import default_universe
 from market_assets.ohlcv.bar_store import ReplaceStats, replace_partitions
 from market_assets.ohlcv.collection_log import CollectionEntry, write_collection_log
@@ -84,14 +92,21 @@ def load_partitions_from_s3(
     figures: `rows` is what the partition holds now (its object's rows, 0 without one)."""
     universe = default_universe()
     keyed: list[tuple[BarPartition, str, str]] = []
+    period_keys: set[str] = set()
     instruments = universe.known(p.symbol for p in parts)
     for part in parts:
         if part.symbol not in instruments:
             continue
-        timeframe = str(instruments[part.symbol].base_timeframe)
-        keyed.append((part, timeframe, raw_object_key(timeframe, part.session_date, part.symbol)))
+        inst = instruments[part.symbol]
+        timeframe = str(inst.base_timeframe)
+        key = object_key_for(inst.family, timeframe, part.session_date, part.symbol)
+        keyed.append((part, timeframe, key))
+        if inst.family.grain is not DateGrain.DAY:
+            period_keys.add(key)
     loaded: dict[str, str] = {}
     object_rows: dict[str, int] = {}
+    # A period object (a year of daily bars) holds other sessions than the run's: each
+    # partition's checksum and rows are its own sessions', and only the run's sessions load.
 
     def read_objects() -> pd.DataFrame:  # under the partitions' locks: never a stale read
         present = existing_keys(s3, {k for _, _, k in keyed})
@@ -100,7 +115,28 @@ def load_partitions_from_s3(
         object_rows.update({k: t.num_rows for k, t in zip(present, tables, strict=True)})
         if not tables:
             return empty_bars()
-        return concat_bars([from_arrow(pa.concat_tables(tables))])
+        frame = concat_bars([from_arrow(pa.concat_tables(tables))])
+        if not period_keys:
+            return frame
+        wanted = {(p.symbol, p.session_date) for p, _, _ in keyed}
+        pairs = zip(frame["symbol"].astype(str), frame["session_date"], strict=True)
+        frame = frame[[pair in wanted for pair in pairs]].reset_index(drop=True)
+        for (symbol, day), rows in frame.groupby(["symbol", "session_date"], sort=False):
+            part_key = str(BarPartition(day, str(symbol)).key)
+            session_keys[part_key] = (frame_checksum(rows), len(rows))
+        return frame
+
+    session_keys: dict[str, tuple[str, int]] = {}
+
+    def checksum_of(part: BarPartition, key: str) -> str:
+        if key in period_keys:
+            return session_keys.get(str(part.key), ("", 0))[0]
+        return loaded.get(key, "")
+
+    def rows_of(part: BarPartition, key: str) -> int:
+        if key in period_keys:
+            return session_keys.get(str(part.key), ("", 0))[1]
+        return object_rows.get(key, 0)
 
     def log_load(conn: psycopg.Connection, stats: ReplaceStats) -> None:
         entries = [
@@ -114,7 +150,7 @@ def load_partitions_from_s3(
                 rows_revised=stats.revised[(p.symbol, p.session_date)],
                 rows_deleted=stats.deleted[(p.symbol, p.session_date)],
                 run_id=run_id,
-                object_checksum=loaded.get(key, ""),
+                object_checksum=checksum_of(p, key),
             )
             for p, _, key in keyed
         ]
@@ -130,7 +166,7 @@ def load_partitions_from_s3(
         for p, _, key in keyed:
             day = (p.symbol, p.session_date)
             per_partition[str(p.key)] = {
-                "rows": object_rows.get(key, 0),
+                "rows": rows_of(p, key),
                 "inserted": stats.inserted[day],
                 "revised": stats.revised[day],
                 "deleted": stats.deleted[day],

@@ -16,7 +16,8 @@ from typing import Any
 from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
 from market_assets.composition import definitions_resources
-from market_assets.core.names import RAW_BARS
+from market_assets.core.families import Family
+from market_assets.core.names import DAILY_RAW_BARS, RAW_BARS
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import RunWindow, plan_runs
 from market_assets.masters.registration import add_symbol_partitions
@@ -88,3 +89,47 @@ def materialization_metadata(result: ExecuteInProcessResult) -> dict[str, dict[s
         materialization = event.materialization
         found.setdefault(materialization.asset_key.to_user_string(), dict(materialization.metadata))
     return found
+
+
+def run_family_backfill(
+    instance: DagsterInstance,
+    assets: Sequence[AssetsDefinition],
+    family: Family,
+    start: dt.date,
+    end: dt.date,
+    chosen: list[str],
+    progress: ProgressFn | None = None,
+) -> list[tuple[RunWindow, bool]]:
+    """`run_backfill` for a family with a coarser date grain (the daily family's years): the
+    chosen symbols of that family (others are skipped: they belong to another family's
+    assets), one run per contiguous block of them over the periods holding start..end. A
+    period before a symbol's first session holds no session and is skipped, not failed."""
+    add_symbol_partitions(instance, chosen)
+    registered = list(instance.get_dynamic_partitions(family.symbols_set))
+    mine = [s for s in chosen if s in set(registered)]
+    first = family.grain.period(family.date_key(max(start, family.start)))[0]
+    last = family.grain.period(family.date_key(end))[0]
+    windows = plan_runs(first, last, mine, registered, (last - first).days + 1) if mine else []
+    periods = family.grain.count(first, last)
+
+    def size(w: RunWindow) -> int:
+        return periods * (registered.index(w.last_symbol) - registered.index(w.first_symbol) + 1)
+
+    total = sum(size(w) for w in windows)
+    report(progress, Step(f"{len(windows)} runs planned", 0, total, 0))
+    outcomes = []
+    for window in windows:
+        result = materialize(
+            assets,
+            instance=instance,
+            resources=definitions_resources(),
+            tags={**window.range_tags(family), "dagster/backfill-cli": "true"},
+            run_config=console_run_config(),
+            raise_on_error=False,
+        )
+        outcomes.append((window, result.success))
+        rows = metadata_rows(materialization_metadata(result), DAILY_RAW_BARS)
+        label = f"{family.date_key(window.start)}..{family.date_key(window.end)} x "
+        label += f"{window.first_symbol}..{window.last_symbol}"
+        report(progress, Step(label, size(window), total, rows, ok=result.success))
+    return outcomes

@@ -30,8 +30,11 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from market_assets.composition import definitions_resources
 from market_assets.core import settings
-from market_assets.core.run_plan import RunWindow, plan_touched_runs
+from market_assets.core.families import daily_family
+from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
+from market_assets.core.run_plan import RunWindow, plan_touched_periods, plan_touched_runs
 from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.masters.registration import symbols_set_of
 from market_assets.ohlcv.landing_ledger import (
     LandingFile,
     Rescan,
@@ -86,21 +89,35 @@ def materialise_partitions(
     instance: DagsterInstance,
     assets: Sequence[AssetsDefinition],
     partitions: Iterable[tuple[dt.date, str]],
+    daily_assets: Sequence[AssetsDefinition] = (),
 ) -> LandingRuns:
-    """Exactly these (session_date, symbol) partitions, one run per date and symbol block."""
+    """Exactly these (session_date, symbol) partitions, one run per date and symbol block; a
+    daily-base symbol's sessions run in the daily family (`daily_assets`), one run per year
+    and block of symbols (without them those sessions are left to the landing sensor)."""
     touched: dict[str, set[dt.date]] = defaultdict(set)
     for day, symbol in partitions:
         touched[symbol].add(day)
     if not touched:
         return LandingRuns()
-    registered = register_symbols(instance, sorted(touched))
+    register_symbols(instance, sorted(touched))
+    family = daily_family()
+    daily = {s: d for s, d in touched.items() if symbols_set_of(s) == family.symbols_set}
+    intraday = {s: d for s, d in touched.items() if s not in daily}
     outcome = LandingRuns(other_sources=_other_sources(touched))
-    for window in plan_touched_runs(touched, registered):
+    plans: list[tuple[Sequence[AssetsDefinition], RunWindow, dict[str, str]]] = []
+    registered = list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
+    for window in plan_touched_runs(intraday, registered):
+        plans.append((assets, window, window.range_tags()))
+    if daily and daily_assets:
+        registered = list(instance.get_dynamic_partitions(family.symbols_set))
+        for window in plan_touched_periods(family, daily, registered):
+            plans.append((daily_assets, window, window.range_tags(family)))
+    for run_assets, window, tags in plans:
         result = materialize(
-            assets,
+            run_assets,
             instance=instance,
             resources=definitions_resources(),
-            tags={**window.range_tags(), TRIGGER_TAG: "landing"},
+            tags={**tags, TRIGGER_TAG: "landing"},
             run_config=console_run_config(),
             raise_on_error=False,
         )
@@ -122,6 +139,7 @@ def process_pending(
     assets: Sequence[AssetsDefinition],
     store: FileStore,
     postgres: PostgresResource,
+    daily_assets: Sequence[AssetsDefinition] = (),
 ) -> tuple[list[Claimed], LandingRuns]:
     """Claim every pending version (as the sensor does) and materialise their partitions."""
     files = discover_new_files(store, postgres, LANDING_PREFIX)
@@ -138,7 +156,9 @@ def process_pending(
         for c in claimed:
             if c.error is not None:
                 record_files(conn, [c.file], "rejected", error=c.error, scan=False)
-    runs = materialise_partitions(instance, assets, (p for c in claimed for p in c.partitions))
+    runs = materialise_partitions(
+        instance, assets, (p for c in claimed for p in c.partitions), daily_assets
+    )
     return claimed, runs
 
 
@@ -152,6 +172,7 @@ def retry_file(
     store: FileStore,
     postgres: PostgresResource,
     key: str,
+    daily_assets: Sequence[AssetsDefinition] = (),
 ) -> tuple[Rescan, LandingRuns]:
     """Scan the file's current version again with the current mappings; materialise its
     partitions when it is readable now (nothing runs when it is still malformed)."""
@@ -165,4 +186,4 @@ def retry_file(
     rescan = rescan_file(postgres, file)
     if not rescan.processed:
         return rescan, LandingRuns()
-    return rescan, materialise_partitions(instance, assets, rescan.partitions)
+    return rescan, materialise_partitions(instance, assets, rescan.partitions, daily_assets)

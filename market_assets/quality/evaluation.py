@@ -24,9 +24,10 @@ from market_assets.core import names
 from market_assets.core.bars import frame_checksum, from_arrow, normalize_bars
 from market_assets.core.calendars import expected_bar_labels
 from market_assets.core.contracts import contract_failures
+from market_assets.core.families import DateGrain
 from market_assets.core.partition_keys import BarPartition, dates_by_symbol
 from market_assets.core.partition_window import window_arrays
-from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.storage_layout import object_key_for
 from market_assets.core.universe import Instrument, default_universe
 from market_assets.db.policies import PolicySettings, latest_horizon
 from market_assets.ohlcv.raw_objects import existing_keys
@@ -87,14 +88,21 @@ def load_batch(s3: S3Resource, parts: Iterable[BarPartition]) -> BatchData:
     parts = sorted(set(parts))
     universe = default_universe()
     instruments = universe.known(p.symbol for p in parts)
-    keys = {
-        raw_object_key(str(instruments[p.symbol].base_timeframe), p.session_date, p.symbol): p
-        for p in parts
-        if p.symbol in instruments
-    }
-    present = existing_keys(s3, set(keys))
+    keys: dict[BarPartition, str] = {}
+    periods = False
+    for p in parts:
+        if p.symbol in instruments:
+            inst = instruments[p.symbol]
+            tf = str(inst.base_timeframe)
+            keys[p] = object_key_for(inst.family, tf, p.session_date, p.symbol)
+            periods = periods or inst.family.grain is not DateGrain.DAY
+    present = existing_keys(s3, set(keys.values()))
     bars = from_arrow(s3.read_many(present)) if present else pd.DataFrame()
-    missing = [p for k, p in keys.items() if k not in set(present)]
+    if periods and not bars.empty:  # a period object holds other sessions than the batch's
+        wanted = {(p.symbol, p.session_date) for p in keys}
+        pairs = zip(bars["symbol"].astype(str), bars["session_date"], strict=True)
+        bars = bars[[pair in wanted for pair in pairs]].reset_index(drop=True)
+    missing = [p for p, k in keys.items() if k not in set(present)]
     return BatchData(parts, instruments, bars, missing)
 
 

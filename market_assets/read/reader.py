@@ -25,7 +25,7 @@ import pandas as pd
 from market_assets.core.bars import from_arrow
 from market_assets.core.calendars import sessions_in_range
 from market_assets.core.identifiers import validate_symbol
-from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.storage_layout import object_key_for
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import default_universe
 from market_assets.ohlcv.bar_reads import READ_COLUMNS, base_of, read_bars, relation_for
@@ -248,7 +248,7 @@ class BarReader:
             return None  # S3 keeps the base timeframe only
         stop = end or dt.datetime.now(dt.UTC)
         days = sessions_in_range(inst.calendar, start.date(), stop.date() + dt.timedelta(days=1))
-        wanted = {raw_object_key(str(tf), d, symbol) for d in days}
+        wanted = {object_key_for(inst.family, str(tf), d, symbol) for d in days}
         try:
             present = existing_keys(self.s3, wanted)
             if not present:

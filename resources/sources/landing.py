@@ -16,7 +16,7 @@ Reading a file never repairs anything silently:
 * `session_date` comes from the symbol's calendar; a row outside every session gets the local
   date in the exchange's zone instead of NaT, so that it reaches a partition and the rules
   quarantine it as `outside_partition` rather than being dropped by grouping;
-* a time outside the partitioned range (before FIRST_SESSION, or after tomorrow, e.g. a
+* a time outside the partitioned range (before its family's start, or after tomorrow, e.g. a
   year 1900 or 9999 typo) would name a partition that does not exist: such a row is
   unassigned (`bad_timestamp`, with the range in the reason), never clipped or dropped;
 * rows that cannot be assigned to any partition at all (an unknown vendor symbol, a row with
@@ -63,7 +63,7 @@ from market_assets.core.calendars import (
     dated_bar_sessions,
     session_dates_of,
 )
-from market_assets.core.partition_keys import FIRST_SESSION
+from market_assets.core.families import family_for
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import (
     Instrument,
@@ -324,7 +324,9 @@ def _timestamps(
     if parsed.tz is None:
         parsed = parsed.tz_localize(spec.timezone, ambiguous="NaT", nonexistent="NaT")
     parsed = parsed.tz_convert("UTC")
-    first, last = _session_range()  # a bar may open the evening before its session's date
+    first, last = _session_range(
+        spec.timeframe
+    )  # a bar may open the evening before its session's date
     lo = pd.Timestamp(first, tz="UTC") - pd.Timedelta(days=1)
     far = np.asarray(
         (parsed < lo) | (parsed >= pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1))
@@ -346,11 +348,13 @@ def _raw_times(table: pd.DataFrame, spec: VendorSpec, ts: pd.DatetimeIndex) -> n
     return parsed.where(parsed.notna(), raw).fillna("").to_numpy(dtype=object)
 
 
-def _session_range() -> tuple[dt.date, dt.date]:
-    """The session dates a landing file may cover: the first partition to tomorrow (UTC), so a
-    vendor in a zone ahead of UTC is not refused for a session that has begun there."""
+def _session_range(timeframe: Timeframe | str) -> tuple[dt.date, dt.date]:
+    """The session dates a landing file may cover: the first partition of the family of the
+    file's timeframe (intraday from MARKET_ASSETS_INTRADAY_START, daily and coarser from
+    MARKET_ASSETS_DAILY_START) to tomorrow (UTC), so a vendor in a zone ahead of UTC is not
+    refused for a session that has begun there."""
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    return dt.date.fromisoformat(FIRST_SESSION), tomorrow
+    return family_for(timeframe).start, tomorrow
 
 
 def _dated_bars(
@@ -471,7 +475,7 @@ def scan_file(
                 date_text[undated], errors="coerce", format="mixed"
             ).values.astype("datetime64[D]")
     ts = pd.DatetimeIndex(pd.to_datetime(ts_ns, unit="ns", utc=True)).where(~nat)
-    lo, hi = (np.datetime64(d, "D") for d in _session_range())
+    lo, hi = (np.datetime64(d, "D") for d in _session_range(spec.timeframe))
     far |= ~np.isnat(session) & ((session < lo) | (session > hi))
     session[far] = np.datetime64("NaT")
     dated = ~np.isnat(session)

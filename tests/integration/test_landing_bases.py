@@ -20,7 +20,7 @@ import yaml
 
 from market_assets.core.bars import from_arrow
 from market_assets.core.partition_keys import BarPartition
-from market_assets.core.storage_layout import raw_object_key
+from market_assets.core.storage_layout import object_key_for, raw_object_key
 from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, Instrument, default_universe
 from market_assets.db import bootstrap, migrate
 from market_assets.ohlcv.bar_reads import read_bars
@@ -289,7 +289,10 @@ def test_a_crypto_file_with_fractional_volume_round_trips_bit_for_bit(
     want = bars.assign(ts=pd.DatetimeIndex([pd.Timestamp(d, tz="UTC") for d in firsts]))
 
     tf = "MN1" if vendor == "crypto_monthly" else "D1"
-    in_s3 = from_arrow(s3_store.read_many([raw_object_key(tf, d, symbol) for d in firsts]))
+    family = default_universe().get(symbol).family
+    objects = sorted({object_key_for(family, tf, d, symbol) for d in firsts})
+    assert objects == [f"ohlcv/timeframe={tf}/year=2024/symbol={symbol}/bars.parquet"]
+    in_s3 = from_arrow(s3_store.read_many(objects))
     _same(in_s3.set_index("ts"), want)
     with postgres.connection() as conn:
         stored = read_bars(conn, symbol, tf)

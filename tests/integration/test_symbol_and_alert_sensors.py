@@ -4,8 +4,10 @@ with a local HTTP server standing in for the alert webhook."""
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -21,7 +23,7 @@ from dagster import (
 from pytest_httpserver import HTTPServer
 
 from market_assets.core.calendars import is_session
-from market_assets.core.universe import default_universe
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, default_universe
 from market_assets.defs.ohlcv.new_symbols import new_symbols_sensor
 from market_assets.defs.ops.alerts import freshness_alert
 from resources.postgres import PostgresResource
@@ -205,3 +207,27 @@ def test_a_failed_run_posts_the_webhook(
         run_id = alert_on_failed_run(inst, postgres)
     [text] = _posted(httpserver)
     assert run_id in text and "failing" in text
+
+
+def test_a_daily_base_symbol_is_registered_in_the_daily_family_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres: PostgresResource
+) -> None:
+    """A universe instrument with a D1 base joins `daily_symbols`, never `symbols`, and gets
+    no intraday history runs (its year schedules fetch it)."""
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    for entry in document["instruments"]:
+        if entry["symbol"] == "AAPL":
+            entry.update(base_timeframe="D1")
+    universe = tmp_path / "universe.yaml"
+    universe.write_text(yaml.safe_dump(document), encoding="utf-8")
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(universe))
+    with instance_for_test() as instance:
+        others = [s for s in default_universe().symbols() if s != "AAPL"]
+        instance.add_dynamic_partitions("symbols", others)
+        result, cursor = _symbols_tick(instance, postgres)
+        assert isinstance(result, SensorResult)
+        assert list(result.run_requests or []) == []
+        assert instance.get_dynamic_partitions("daily_symbols") == ["AAPL"]
+        assert "AAPL" not in instance.get_dynamic_partitions("symbols")
+        again, _ = _symbols_tick(instance, postgres, cursor)
+        assert isinstance(again, SkipReason)

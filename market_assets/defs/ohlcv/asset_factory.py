@@ -5,7 +5,7 @@ evaluated in its own step (market_assets/defs/ohlcv/checks.py says why), so a ru
 asset, its checks, or both (market_assets/defs/ohlcv/selection.py). What differs between the four
 is named here (with its definition metadata: the column schema of the bar contract, the table
 it fills; market_assets/defs/ohlcv/metadata.py); partitions, batching, retries, code version and
-group are the family's.
+group are the family's (the intraday family's by default).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +17,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     AutomationCondition,
+    MultiPartitionsDefinition,
     multi_asset,
 )
 
@@ -33,16 +34,18 @@ def ohlcv_asset(
     deps: Sequence[AssetKey] = (),
     automation_condition: AutomationCondition | None = None,
     metadata: Mapping[str, Any] | None = None,
+    partitions_def: MultiPartitionsDefinition = bar_partitions,
+    group_name: str = "ohlcv",
 ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     return multi_asset(
         specs=[
             AssetSpec(
                 key,
                 deps=list(deps),
-                partitions_def=bar_partitions,
+                partitions_def=partitions_def,
                 automation_condition=automation_condition,
                 code_version="1",
-                group_name="ohlcv",
+                group_name=group_name,
                 kinds=kinds,
                 description=description,
                 metadata=metadata,
@@ -51,7 +54,7 @@ def ohlcv_asset(
         ],
         check_specs=check_specs,
         can_subset=True,
-        partitions_def=bar_partitions,
+        partitions_def=partitions_def,
         backfill_policy=BATCHED_BACKFILL,
         retry_policy=STORE_RETRY,
         name=key.to_python_identifier(),

@@ -1,17 +1,20 @@
-"""The OHLCV domain's definitions: the four bar assets with their checks, the job, the
-markets' daily schedules, the landing, new-symbol and automation sensors."""
+"""The OHLCV domain's definitions: the intraday family's four bar assets and the daily family's
+three, with their checks, a job and the markets' schedules of each, the landing, new-symbol
+and automation sensors."""
 
 from dagster import Definitions
 
 from market_assets.defs.ohlcv.assets import OHLCV_ASSETS
+from market_assets.defs.ohlcv.daily_family import DAILY_ASSETS, daily_job
+from market_assets.defs.ohlcv.daily_schedules import DAILY_SCHEDULES
 from market_assets.defs.ohlcv.jobs import ohlcv_job
 from market_assets.defs.ohlcv.new_symbols import new_symbols_sensor
 from market_assets.defs.ohlcv.schedules import OHLCV_SCHEDULES
 from market_assets.defs.ohlcv.sensors import landing_files_sensor, ohlcv_automation
 
 defs = Definitions(
-    assets=OHLCV_ASSETS,  # with their checks (check_specs)
-    jobs=[ohlcv_job],
-    schedules=OHLCV_SCHEDULES,
+    assets=[*OHLCV_ASSETS, *DAILY_ASSETS],  # with their checks (check_specs)
+    jobs=[ohlcv_job, daily_job],
+    schedules=[*OHLCV_SCHEDULES, *DAILY_SCHEDULES],
     sensors=[landing_files_sensor, new_symbols_sensor, ohlcv_automation],
 )

@@ -32,10 +32,11 @@ from market_assets.core.run_plan import capped_windows
 from market_assets.core.settings import automation_enabled, new_symbol_sessions
 from market_assets.core.universe import default_universe, symbol_for_jquants_code
 from market_assets.defs.ohlcv.jobs import ohlcv_job
-from market_assets.defs.ohlcv.partitions import symbols
+from market_assets.defs.ohlcv.partitions import daily_symbols, symbols
 from market_assets.masters.registration import (
     active_company_codes,
     scheduled_symbols,
+    symbols_set_of,
 )
 from resources.postgres import PostgresResource
 from resources.queries import query
@@ -99,10 +100,18 @@ def new_symbols_sensor(
     activated, last_change = _activated_since(postgres, cursor.get("change_id"))
     registered = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
     have = set(registered)
-    missing = [s for s in scheduled_symbols(active_company_codes(postgres)) if s not in have]
-    new = sorted(set(missing) | set(activated))
+    scheduled = scheduled_symbols(active_company_codes(postgres))
+    # Daily-base symbols belong to the daily family's set (its year schedules fetch them).
+    daily = {s for s in set(scheduled) | set(activated) if symbols_set_of(s) != SYMBOLS_PARTITIONS}
+    daily_have = set(context.instance.get_dynamic_partitions(daily_symbols.name))
+    daily_missing = sorted(s for s in daily if s not in daily_have)
+    missing = [s for s in scheduled if s not in have and s not in daily]
+    new = sorted((set(missing) | set(activated)) - daily)
     new_cursor = json.dumps({"change_id": last_change})
+    adds = [daily_symbols.build_add_request(daily_missing)] if daily_missing else []
     if not new:
+        if adds:
+            return SensorResult(dynamic_partitions_requests=adds, cursor=new_cursor)
         context.update_cursor(new_cursor)
         return SkipReason("no new active symbol")
     today = dt.datetime.now(dt.UTC).date()
@@ -110,6 +119,7 @@ def new_symbols_sensor(
     context.log.info(f"new symbols {new}: {len(requests)} history runs")
     return SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[symbols.build_add_request(missing)] if missing else [],
+        dynamic_partitions_requests=([symbols.build_add_request(missing)] if missing else [])
+        + adds,
         cursor=new_cursor,
     )

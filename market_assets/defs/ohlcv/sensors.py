@@ -18,10 +18,12 @@ from dagster import (
 )
 
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
-from market_assets.core.run_plan import plan_touched_runs
+from market_assets.core.run_plan import plan_touched_periods, plan_touched_runs
+from market_assets.defs.ohlcv.daily_family import daily_job
 from market_assets.defs.ohlcv.jobs import ohlcv_job
-from market_assets.defs.ohlcv.partitions import symbols
+from market_assets.defs.ohlcv.partitions import DAILY_FAMILY, daily_symbols, symbols
 from market_assets.defs.status import sensor_status
+from market_assets.masters.registration import symbols_set_of
 from market_assets.ohlcv.landing_ledger import discover_new_files, partitions_of, record_files
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
@@ -35,6 +37,7 @@ def landing_run_requests(
     return [
         RunRequest(
             run_key=f"landing:{tag}:{window.start}:{window.first_symbol}",
+            job_name=ohlcv_job.name,
             tags={**window.range_tags(), "market-assets/trigger": "landing"},
         )
         for window in plan_touched_runs(touched, registered)
@@ -42,10 +45,11 @@ def landing_run_requests(
 
 
 @sensor(
-    job=ohlcv_job,
+    jobs=[ohlcv_job, daily_job],
     minimum_interval_seconds=60,
     default_status=sensor_status(),
-    description="New or changed vendor files under landing/ trigger exactly their partitions.",
+    description="New or changed vendor files under landing/ trigger exactly their partitions,"
+    " in the family of each symbol's base (a daily file: its years x symbols).",
 )
 def landing_files_sensor(
     context: SensorEvaluationContext, s3: S3Resource, postgres: PostgresResource
@@ -53,26 +57,52 @@ def landing_files_sensor(
     files = discover_new_files(s3, postgres)
     if not files:
         return SkipReason("no new landing files")
-    touched: dict[str, set] = defaultdict(set)
+    touched: dict[str, dict[str, set]] = {SYMBOLS_PARTITIONS: defaultdict(set)}
+    touched[DAILY_FAMILY.symbols_set] = defaultdict(set)
     good, bad = [], []
     for f in files:
         try:
             for day, symbol in partitions_of(f):
-                touched[symbol].add(day)
+                touched[symbols_set_of(symbol)][symbol].add(day)
             good.append(f)
         except SourceError as exc:
             context.log.warning(str(exc))
             bad.append(f)
-    registered = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
-    new_symbols = sorted(s for s in touched if s not in registered)
     with postgres.transaction() as conn:
         record_files(conn, good, "processed")
         record_files(conn, bad, "rejected")
     tag = files[0].etag[:12]
-    return SensorResult(
-        run_requests=landing_run_requests(touched, registered + new_symbols, tag),
-        dynamic_partitions_requests=[symbols.build_add_request(new_symbols)] if new_symbols else [],
-    )
+    requests: list[RunRequest] = []
+    adds = []
+    for name, partitions_def in (
+        (SYMBOLS_PARTITIONS, symbols),
+        (DAILY_FAMILY.symbols_set, daily_symbols),
+    ):
+        if not touched[name]:
+            continue
+        registered = list(context.instance.get_dynamic_partitions(name))
+        new_symbols = sorted(s for s in touched[name] if s not in registered)
+        if new_symbols:
+            adds.append(partitions_def.build_add_request(new_symbols))
+        if name == SYMBOLS_PARTITIONS:
+            requests += landing_run_requests(touched[name], registered + new_symbols, tag)
+        else:
+            requests += daily_landing_run_requests(touched[name], registered + new_symbols, tag)
+    return SensorResult(run_requests=requests, dynamic_partitions_requests=adds)
+
+
+def daily_landing_run_requests(
+    touched: dict[str, set], registered: list[str], tag: str
+) -> list[RunRequest]:
+    """One daily-family run per year and contiguous block of the symbols the files touch."""
+    return [
+        RunRequest(
+            run_key=f"landing:{tag}:{window.start.year}:{window.first_symbol}",
+            job_name=daily_job.name,
+            tags={**window.range_tags(DAILY_FAMILY), "market-assets/trigger": "landing"},
+        )
+        for window in plan_touched_periods(DAILY_FAMILY, touched, registered)
+    ]
 
 
 ohlcv_automation = AutomationConditionSensorDefinition(

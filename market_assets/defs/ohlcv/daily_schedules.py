@@ -1,0 +1,75 @@
+"""The daily family's schedules: each market's current year, refreshed after its close.
+
+A daily base's partition is a year, so the run after a session's close re-fetches the year in
+progress for every active daily symbol of the market (one run per contiguous block of
+registered symbols, as the intraday schedules batch): its object is rewritten with the new
+session and the database and Redis follow.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+
+from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
+
+from market_assets.core.calendars import is_session
+from market_assets.core.run_plan import RANGE_END_TAG, RANGE_START_TAG, plan_runs
+from market_assets.core.universe import default_universe
+from market_assets.defs.ohlcv.daily_family import daily_job
+from market_assets.defs.ohlcv.partitions import DAILY_FAMILY
+from market_assets.defs.ohlcv.schedules import MARKETS
+from market_assets.defs.status import schedule_status
+from market_assets.masters.registration import active_company_codes, scheduled_symbols
+from resources.postgres import PostgresResource
+
+
+def year_run_requests(
+    calendar: str, session_date: dt.date, registered: list[str], active: list[str], name: str
+) -> list[RunRequest]:
+    """One run per contiguous block of the market's active registered daily symbols."""
+    chosen = default_universe().by_calendar(active).get(calendar, [])
+    year = DAILY_FAMILY.date_key(session_date)
+    return [
+        RunRequest(
+            run_key=f"{name}:{session_date}:{window.first_symbol}",
+            tags={
+                RANGE_START_TAG: DAILY_FAMILY.partition_key(year, window.first_symbol),
+                RANGE_END_TAG: DAILY_FAMILY.partition_key(year, window.last_symbol),
+                "market-assets/schedule": name,
+            },
+        )
+        for window in plan_runs(session_date, session_date, chosen, registered, 1)
+    ]
+
+
+def _year_schedule(name: str, calendar: str, cron: str, tz: str) -> ScheduleDefinition:
+    @schedule(
+        name=name,
+        cron_schedule=cron,
+        execution_timezone=tz,
+        job=daily_job,
+        default_status=schedule_status(),
+        description=f"The current year of the {calendar} daily-base symbols, after each"
+        f" session's close ({cron} {tz}).",
+    )
+    def _yearly(
+        context: ScheduleEvaluationContext, postgres: PostgresResource
+    ) -> Iterator[RunRequest | SkipReason]:
+        session_date = context.scheduled_execution_time.date()
+        if not is_session(calendar, session_date):
+            yield SkipReason(f"{session_date} is not a {calendar} session")
+            return
+        registered = context.instance.get_dynamic_partitions(DAILY_FAMILY.symbols_set)
+        active = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
+        requests = year_run_requests(calendar, session_date, registered, active, name)
+        if not requests:
+            yield SkipReason(f"no active {calendar} daily-base symbol is registered")
+            return
+        yield from requests
+
+    return _yearly
+
+
+DAILY_SCHEDULES = [
+    _year_schedule(name.replace("_daily", "_year"), calendar, cron, tz)
+    for name, calendar, cron, tz in MARKETS
+]
