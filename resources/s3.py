@@ -253,7 +253,7 @@ class S3Resource(ConfigurableResource):
         self,
         key: str,
         merge: Callable[[pa.Table | None], pa.Table],
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, str] | Callable[[pa.Table], dict[str, str]] | None = None,
         *,
         max_attempts: int = 8,
     ) -> ObjectInfo:
@@ -261,9 +261,10 @@ class S3Resource(ConfigurableResource):
         a concurrent writer's rows: optimistic concurrency on the object's ETag.
 
         `merge` gets the current table (None when the object does not exist) and returns the
-        new one; the PUT is conditional (`If-Match: <etag read>`, or `If-None-Match: *` for a
-        new object), so when another run replaced the object in between, S3 answers 412 and
-        this reads the new version and merges again, up to `max_attempts` times; then a
+        new one (`metadata`, when a function, is computed from that table); the PUT is
+        conditional (`If-Match: <etag read>`, or `If-None-Match: *` for a new object), so
+        when another run replaced the object in between, S3 answers 412 and this reads the
+        new version and merges again, up to `max_attempts` times; then a
         ConcurrentWriteError (retryable: the run's retry policy takes it). Why not a lock: a
         conditional PUT needs no lock table and no lease, and a crashed writer leaves nothing
         to clean up; SeaweedFS and AWS S3 both apply the condition atomically.
@@ -273,7 +274,9 @@ class S3Resource(ConfigurableResource):
         for _attempt in range(max_attempts):
             body, etag = self._get_with_etag(key)
             current = None if body is None else self._parse(key, body, None)
-            data = self._serialise(merge(current), metadata)
+            merged = merge(current)
+            meta = metadata(merged) if callable(metadata) else metadata
+            data = self._serialise(merged, meta)
             condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
             try:
                 self.client().put_object(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -32,13 +33,16 @@ from market_assets.ohlcv.collection_log import (
     write_quarantine,
 )
 from market_assets.ohlcv.landing_ledger import record_rejected
-from market_assets.ohlcv.raw_objects import existing_keys
 from resources.postgres import PostgresResource
-from resources.s3 import ParquetObject, S3Resource
+from resources.s3 import ObjectInfo, ParquetObject, S3Resource
 from resources.sources.base import SourceError
 from resources.sources.resource import BarSourcesResource
 
 ASSET = RAW_BARS
+
+
+#: Period objects rewritten at once (each a GET and a conditional PUT).
+PERIOD_WRITERS = 8
 
 
 @dataclass
@@ -194,44 +198,56 @@ def collect_partitions(
         outcome.first_bar = pd.Timestamp(bounds["min"].value, tz="UTC")
         outcome.last_bar = pd.Timestamp(bounds["max"].value, tz="UTC")
         outcomes.append(outcome)
-    period_uploads = _period_objects(s3, periods)
     # One parallel upload for the batch (a failed PUT fails the run, as a sequential one did).
-    objects = [obj for _, obj in uploads] + [obj for _, obj in period_uploads]
-    infos = s3.write_parquet_many(objects)
-    for (outcome, _), info in zip(uploads, infos[: len(uploads)], strict=True):
+    infos = s3.write_parquet_many([obj for _, obj in uploads])
+    for (outcome, _), info in zip(uploads, infos, strict=True):
         outcome.bytes = info.size
-    for (group, _), info in zip(period_uploads, infos[len(uploads) :], strict=True):
-        for outcome in group:
-            outcome.bytes = info.size
+    _write_periods(s3, periods)
     return outcomes
 
 
-def _period_objects(
+def _write_periods(
     s3: S3Resource, periods: dict[str, list[tuple[PartitionOutcome, pa.Table]]]
-) -> list[tuple[list[PartitionOutcome], ParquetObject]]:
+) -> None:
     """One object per period (a symbol's year of daily bars): the sessions of this run that
     passed, over the object's rows of every other session, which stay (a held-back session
     keeps its previous bars, as a held-back day partition keeps its object). Rewriting a
-    period with the same source answer writes the same object: idempotent."""
+    period with the same source answer writes the same object: idempotent.
+
+    Each object is a read-modify-write that another run may race (a landing run and the
+    scheduled run of the same year), so it goes through `S3Resource.update_parquet`: a
+    conditional PUT on the ETag read, merged again from the newer object when it lost."""
     if not periods:
-        return []
-    present = set(existing_keys(s3, set(periods)))
-    found = sorted(present)
-    previous = dict(zip(found, s3.read_each(found), strict=True)) if found else {}
-    out: list[tuple[list[PartitionOutcome], ParquetObject]] = []
-    for object_key, group in periods.items():
-        tables = [good for _, good in group]
-        old = previous.get(object_key)
+        return
+    with ThreadPoolExecutor(max_workers=min(PERIOD_WRITERS, len(periods))) as pool:
+        futures = {
+            pool.submit(_write_period, s3, object_key, group): group
+            for object_key, group in periods.items()
+        }
+        for future, group in futures.items():
+            size = future.result().size
+            for outcome, _ in group:
+                outcome.bytes = size
+
+
+def _write_period(
+    s3: S3Resource, object_key: str, group: list[tuple[PartitionOutcome, pa.Table]]
+) -> ObjectInfo:
+    tables = [good for _, good in group]
+    written = pa.array([o.partition.session_date for o, _ in group], pa.date32())
+
+    def merge(old: pa.Table | None) -> pa.Table:
+        parts = list(tables)
         if old is not None and old.num_rows:
-            written = pa.array([o.partition.session_date for o, _ in group], pa.date32())
             keep = pc.invert(pc.is_in(old.column("session_date").cast(pa.date32()), written))
-            kept = old.filter(keep).select(tables[0].schema.names).cast(tables[0].schema)
-            tables.insert(0, kept)
-        merged = pa.concat_tables(tables)
-        merged = merged.take(pc.sort_indices(merged, [("ts", "ascending")]))
-        meta = {"checksum": table_checksum(merged), "rows": str(merged.num_rows)}
-        out.append(([o for o, _ in group], ParquetObject(object_key, merged, meta)))
-    return out
+            parts.insert(0, old.filter(keep).select(tables[0].schema.names).cast(tables[0].schema))
+        merged = pa.concat_tables(parts)
+        return merged.take(pc.sort_indices(merged, [("ts", "ascending")]))
+
+    def metadata(merged: pa.Table) -> dict[str, str]:
+        return {"checksum": table_checksum(merged), "rows": str(merged.num_rows)}
+
+    return s3.update_parquet(object_key, merge, metadata)
 
 
 def record_outcomes(

@@ -6,6 +6,8 @@ run's sessions, each with its own checksum (the reconciliation passes)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,39 @@ def test_daily_family_backfill_runs_years_and_skips_other_families(
         conn.rollback()
     sessions = sessions_in_range("XNYS", "2004-01-01", "2005-12-31")
     assert [d.date() for d in stored.index] == sessions  # whole years: the partitions' sessions
+
+
+def test_two_runs_writing_one_year_object_at_once_lose_nothing(
+    s3_store: S3Resource, postgres: PostgresResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A landing run and the scheduled run of the same year: both read the object before
+    either writes (forced by a barrier on the first read of each), so the second PUT must be
+    refused and merged again over the first writer's sessions."""
+    year = daily_family().expand("2004|AAPL", "XNYS")
+    halves = [
+        [p for p in year if p.session_date.month <= 6],
+        [p for p in year if p.session_date.month > 6],
+    ]
+    barrier = threading.Barrier(2, timeout=30)
+    first_read: set[int] = set()
+    read = S3Resource._get_with_etag
+
+    def raced(self, key):  # type: ignore[no-untyped-def]
+        got = read(self, key)
+        if threading.get_ident() not in first_read:
+            first_read.add(threading.get_ident())
+            barrier.wait()  # both writers hold the same (absent) version now
+        return got
+
+    monkeypatch.setattr(S3Resource, "_get_with_etag", raced)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [
+            pool.submit(collect_partitions, half, _Sources(GeneratorSource()), s3_store, "r")  # type: ignore[arg-type]
+            for half in halves
+        ]
+        outcomes = [o for future in done for o in future.result()]
+    assert not [o for o in outcomes if o.held_back]
+    stored = s3_store.read_parquet(OBJECT)
+    assert stored.num_rows == len(year) == 252  # neither run's half was lost
+    sessions = sorted(set(stored.column("session_date").to_pylist()))
+    assert sessions == [p.session_date for p in year]
