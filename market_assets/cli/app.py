@@ -29,6 +29,7 @@ from market_assets.cli import doctor as doctor_cli
 from market_assets.cli import env as env_cli
 from market_assets.cli import landing as landing_cli
 from market_assets.cli import operations as operations_cli
+from market_assets.cli import storage as storage_cli
 from market_assets.core import settings as s
 from market_assets.devstack.discovery import StackRole, apply_running_stack
 
@@ -41,6 +42,7 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(companies_cli.app, name="companies")
 app.add_typer(landing_cli.app, name="landing")
+app.add_typer(storage_cli.app, name="storage")
 app.command("doctor")(doctor_cli.doctor)
 app.command("dev")(dev_cli.dev)
 app.command("stack-run")(dev_cli.stack_run)
@@ -63,6 +65,7 @@ COMMAND_ROLES: dict[str, StackRole] = {
     "backfill": "writer",
     "rebuild": "writer",
     "landing": "writer",  # writes the ledger, runs in the stack's instance
+    "storage": "writer",  # rewrites S3 objects, records materializations in the instance
     "db": "owner",
 }
 
