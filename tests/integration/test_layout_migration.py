@@ -25,7 +25,7 @@ from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, default_universe
 from market_assets.ohlcv import load
 from market_assets.ohlcv.collect import check_batch
 from market_assets.ohlcv.load import load_partitions_from_s3
-from market_assets.operations.layout_migration import migrate_layout
+from market_assets.operations.layout_migration import LayoutMigrationError, migrate_layout
 from market_assets.quality import evaluation as ev
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
@@ -178,3 +178,42 @@ def test_the_command_dry_run_then_migrate(
     assert done.exit_code == 0, done.output
     assert "objects_read=5, periods_written=2, objects_removed=5, sessions=5" in done.output
     assert _keys(s3_store) == [YEAR_2004, YEAR_2005]
+
+
+def test_a_crash_before_the_delete_is_finished_by_the_next_run(
+    s3_store: S3Resource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The year object was written, the process died before deleting the day objects: the next
+    run finds them, sees their sessions in the year object (kept) and only deletes them."""
+    days = sessions_in_range("XNYS", "2004-03-01", "2004-03-05")
+    written = _write_day_objects(s3_store, days)
+
+    def crash(self, keys):  # type: ignore[no-untyped-def]
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(S3Resource, "delete_keys", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            migrate_layout(s3_store)
+    assert len(_keys(s3_store)) == len(days) + 1  # the day objects and the year object
+    resumed = migrate_layout(s3_store)
+    assert (resumed.sessions, resumed.sessions_kept, resumed.objects_removed) == (5, 5, 5)
+    assert _keys(s3_store) == [YEAR_2004]
+    assert _session_checksums(s3_store, YEAR_2004) == written
+
+
+def test_a_year_object_that_does_not_verify_keeps_the_day_objects(
+    s3_store: S3Resource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = sessions_in_range("XNYS", "2004-03-01", "2004-03-05")
+    _write_day_objects(s3_store, days)
+    read = S3Resource.read_parquet
+
+    def lossy(self, key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        table = read(self, key, *args, **kwargs)
+        return table.slice(1) if "/year=" in key else table  # a session lost on the way
+
+    monkeypatch.setattr(S3Resource, "read_parquet", lossy)
+    with pytest.raises(LayoutMigrationError, match="1 session"):
+        migrate_layout(s3_store)
+    assert len(_keys(s3_store)) == len(days) + 1  # nothing deleted
