@@ -23,7 +23,7 @@ from dagster import (
 from market_assets.core.partition_keys import parse_partition
 from market_assets.core.universe import default_universe
 from market_assets.definitions import defs
-from market_assets.defs.ohlcv.partitions import bar_partitions
+from market_assets.defs.ohlcv.partitions import DAILY_FAMILY, bar_partitions
 from market_assets.defs.ohlcv.sensors import landing_files_sensor
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
@@ -111,6 +111,29 @@ def test_us_schedule_requests_the_new_york_session_of_its_own_date(
     independence_day = dt.datetime(2024, 7, 4, 16, 30, tzinfo=ZoneInfo("America/New_York"))
     skipped = _tick("us_equities_daily", instance, independence_day, postgres)
     assert len(skipped) == 1 and isinstance(skipped[0], SkipReason)
+
+
+def test_year_schedule_requests_the_current_year_of_registered_daily_symbols(
+    instance: DagsterInstance, postgres: PostgresResource
+) -> None:
+    """The daily family's schedule shares the intraday one's steps: a non-session skips, no
+    registered daily symbol skips, else the year in progress of the market's daily symbols."""
+    when = dt.datetime(2024, 3, 12, 16, 30, tzinfo=ZoneInfo("America/New_York"))
+    nothing = _tick("us_equities_year", instance, when, postgres)
+    assert [str(r.skip_message) for r in nothing] == [
+        "no active XNYS daily-base symbol is registered"
+    ]
+    instance.add_dynamic_partitions(DAILY_FAMILY.symbols_set, ["AAPL"])
+    (request,) = _tick("us_equities_year", instance, when, postgres)
+    assert request.tags["dagster/asset_partition_range_start"] == DAILY_FAMILY.partition_key(
+        "2024", "AAPL"
+    )
+    assert request.tags["dagster/asset_partition_range_end"] == DAILY_FAMILY.partition_key(
+        "2024", "AAPL"
+    )
+    independence_day = dt.datetime(2024, 7, 4, 16, 30, tzinfo=ZoneInfo("America/New_York"))
+    skipped = _tick("us_equities_year", instance, independence_day, postgres)
+    assert [str(r.skip_message) for r in skipped] == ["2024-07-04 is not a XNYS session"]
 
 
 def test_landing_sensor_requests_the_files_partitions_once(

@@ -7,19 +7,14 @@ session and the database and Redis follow.
 """
 
 import datetime as dt
-from collections.abc import Iterator
 
-from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
+from dagster import RunRequest
 
-from market_assets.core.calendars import is_session
 from market_assets.core.run_plan import RANGE_END_TAG, RANGE_START_TAG, plan_runs
 from market_assets.core.universe import default_universe
 from market_assets.defs.ohlcv.daily_family import daily_job
 from market_assets.defs.ohlcv.partitions import DAILY_FAMILY
-from market_assets.defs.ohlcv.schedules import MARKETS
-from market_assets.defs.status import schedule_status
-from market_assets.masters.registration import active_company_codes, scheduled_symbols
-from resources.postgres import PostgresResource
+from market_assets.defs.ohlcv.schedules import MARKETS, market_schedule
 
 
 def year_run_requests(
@@ -41,35 +36,18 @@ def year_run_requests(
     ]
 
 
-def _year_schedule(name: str, calendar: str, cron: str, tz: str) -> ScheduleDefinition:
-    @schedule(
-        name=name,
-        cron_schedule=cron,
-        execution_timezone=tz,
+DAILY_SCHEDULES = [
+    market_schedule(
+        name.replace("_daily", "_year"),
+        calendar,
+        cron,
+        tz,
         job=daily_job,
-        default_status=schedule_status(),
+        symbols_set=DAILY_FAMILY.symbols_set,
+        run_requests=year_run_requests,
         description=f"The current year of the {calendar} daily-base symbols, after each"
         f" session's close ({cron} {tz}).",
+        symbol_kind="daily-base symbol",
     )
-    def _yearly(
-        context: ScheduleEvaluationContext, postgres: PostgresResource
-    ) -> Iterator[RunRequest | SkipReason]:
-        session_date = context.scheduled_execution_time.date()
-        if not is_session(calendar, session_date):
-            yield SkipReason(f"{session_date} is not a {calendar} session")
-            return
-        registered = context.instance.get_dynamic_partitions(DAILY_FAMILY.symbols_set)
-        active = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
-        requests = year_run_requests(calendar, session_date, registered, active, name)
-        if not requests:
-            yield SkipReason(f"no active {calendar} daily-base symbol is registered")
-            return
-        yield from requests
-
-    return _yearly
-
-
-DAILY_SCHEDULES = [
-    _year_schedule(name.replace("_daily", "_year"), calendar, cron, tz)
     for name, calendar, cron, tz in MARKETS
 ]

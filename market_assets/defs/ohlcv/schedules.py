@@ -7,9 +7,17 @@ that is not a session is skipped.
 """
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
+from dagster import (
+    JobDefinition,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from market_assets.core.calendars import is_session
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
@@ -43,31 +51,61 @@ def market_run_requests(
     return requests
 
 
-def _market_schedule(name: str, calendar: str, cron: str, tz: str) -> ScheduleDefinition:
+RequestsFn = Callable[[str, dt.date, list[str], list[str], str], list[RunRequest]]
+
+
+def market_schedule(
+    name: str,
+    calendar: str,
+    cron: str,
+    tz: str,
+    *,
+    job: JobDefinition | UnresolvedAssetJobDefinition,
+    symbols_set: str,
+    run_requests: RequestsFn,
+    description: str,
+    symbol_kind: str = "symbol",
+) -> ScheduleDefinition:
+    """A market's schedule after its close: skip a day that is not a session, else request
+    `run_requests` for the market's active symbols registered in `symbols_set` (the intraday
+    family's sessions here, the daily family's current year in daily_schedules.py)."""
+
     @schedule(
         name=name,
         cron_schedule=cron,
         execution_timezone=tz,
-        job=ohlcv_job,
+        job=job,
         default_status=schedule_status(),
-        description=f"The {calendar} session of the day, after the close ({cron} {tz}).",
+        description=description,
     )
-    def _daily(
+    def _after_close(
         context: ScheduleEvaluationContext, postgres: PostgresResource
     ) -> Iterator[RunRequest | SkipReason]:
         session_date = context.scheduled_execution_time.date()
         if not is_session(calendar, session_date):
             yield SkipReason(f"{session_date} is not a {calendar} session")
             return
-        registered = context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS)
+        registered = context.instance.get_dynamic_partitions(symbols_set)
         active = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
-        requests = market_run_requests(calendar, session_date, registered, active, name)
+        requests = run_requests(calendar, session_date, registered, active, name)
         if not requests:
-            yield SkipReason(f"no active {calendar} symbol is registered")
+            yield SkipReason(f"no active {calendar} {symbol_kind} is registered")
             return
         yield from requests
 
-    return _daily
+    return _after_close
 
 
-OHLCV_SCHEDULES = [_market_schedule(*m) for m in MARKETS]
+OHLCV_SCHEDULES = [
+    market_schedule(
+        name,
+        calendar,
+        cron,
+        tz,
+        job=ohlcv_job,
+        symbols_set=SYMBOLS_PARTITIONS,
+        run_requests=market_run_requests,
+        description=f"The {calendar} session of the day, after the close ({cron} {tz}).",
+    )
+    for name, calendar, cron, tz in MARKETS
+]
