@@ -17,7 +17,6 @@ import pytest
 from market_assets.core.bars import frame_checksum, from_arrow
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.storage_layout import raw_object_key
-from market_assets.core.universe import Instrument
 from market_assets.ohlcv.collect import PartitionOutcome, collect_partitions, record_outcomes
 from market_assets.ohlcv.landing_ledger import (
     LocalFileStore,
@@ -30,31 +29,16 @@ from market_assets.ohlcv.landing_ledger import (
 from market_assets.ohlcv.load import load_partitions_from_s3
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
-from resources.sources.base import BarSource, SourceError
+from resources.sources.base import SourceError
 from resources.sources.landing import LandingFile, LandingSource, S3FileStore
 from tests.integration.convergence import stored_bars
+from tests.integration.sources import OneSource
 from tests.plugins.stores import DbTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "landing"
 D1, D2 = dt.date(2024, 3, 11), dt.date(2024, 3, 12)
-
-
-class LandingSources:
-    """Stand-in for BarSourcesResource: every symbol comes from one LandingSource."""
-
-    def __init__(self, source: BarSource) -> None:
-        self.source = source
-
-    def source_name(self, instrument: Instrument) -> str:
-        return "landing"
-
-    def source_for(self, instrument: Instrument) -> BarSource:
-        return self.source
-
-    def built(self) -> list[BarSource]:
-        return [self.source]
 
 
 def _upload(s3: S3Resource, key: str, fixture: str | bytes) -> None:
@@ -68,7 +52,7 @@ def _run(
     """One raw_bars + db_bars batch over `parts`, reading only `files` (None: every file)."""
     keys = None if files is None else [f.key for f in files]
     source = LandingSource(S3FileStore(s3), keys=keys)
-    outcomes = collect_partitions(parts, LandingSources(source), s3, run_id="landing-test")  # type: ignore[arg-type]
+    outcomes = collect_partitions(parts, OneSource(source), s3, run_id="landing-test")  # type: ignore[arg-type]
     record_outcomes(postgres, outcomes, run_id="landing-test")
     record_rejected(postgres, [source], run_id="landing-test")
     load_partitions_from_s3(s3, postgres, [o.partition for o in outcomes], "landing-test")

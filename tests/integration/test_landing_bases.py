@@ -21,7 +21,7 @@ import yaml
 from market_assets.core.bars import from_arrow
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.storage_layout import object_key_for, raw_object_key
-from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, Instrument, default_universe
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, default_universe
 from market_assets.db import bootstrap, migrate
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.collect import collect_partitions, record_outcomes
@@ -41,9 +41,9 @@ from resources.cache_keys import snapshot_key
 from resources.postgres import PostgresResource, conninfo_for
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
-from resources.sources.base import BarSource
 from resources.sources.generator import GeneratorSource
 from resources.sources.landing import LandingSource, S3FileStore
+from tests.integration.sources import OneSource
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -76,20 +76,6 @@ CRYPTO = {
     "tick_size": 0.01,
     "source": "landing",
 }
-
-
-class _Sources:
-    def __init__(self, source: BarSource) -> None:
-        self.source = source
-
-    def source_name(self, instrument: Instrument) -> str:
-        return "landing"
-
-    def source_for(self, instrument: Instrument) -> BarSource:
-        return self.source
-
-    def built(self) -> list[BarSource]:
-        return [self.source]
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +130,7 @@ def _land(s3: S3Resource, postgres: PostgresResource, key: str, body: bytes) -> 
     with postgres.transaction() as conn:
         record_files(conn, new, "discovered", run_id="bases-test")
     source = LandingSource(S3FileStore(s3), keys=[key])
-    outcomes = collect_partitions(parts, _Sources(source), s3, run_id="bases-test")  # type: ignore[arg-type]
+    outcomes = collect_partitions(parts, OneSource(source), s3, run_id="bases-test")  # type: ignore[arg-type]
     record_outcomes(postgres, outcomes, run_id="bases-test")
     record_rejected(postgres, [source], run_id="bases-test")
     assert not source.rejected

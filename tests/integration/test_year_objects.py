@@ -19,7 +19,7 @@ from market_assets.core.calendars import sessions_in_range
 from market_assets.core.families import daily_family
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.storage_layout import period_object_key
-from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, Instrument
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.collect import collect_partitions, record_outcomes
 from market_assets.ohlcv.load import load_partitions_from_s3
@@ -28,27 +28,13 @@ from market_assets.quality import evaluation as ev
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
-from resources.sources.base import BarSource
 from resources.sources.generator import GeneratorSource
+from tests.integration.sources import OneSource
 from tests.plugins.stores import DbTarget, store_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 OBJECT = period_object_key("D1", daily_family().grain, "2004", "AAPL")
-
-
-class _Sources:
-    def __init__(self, source: BarSource) -> None:
-        self.source = source
-
-    def source_name(self, instrument: Instrument) -> str:
-        return "generator"
-
-    def source_for(self, instrument: Instrument) -> BarSource:
-        return self.source
-
-    def built(self) -> list[BarSource]:
-        return [self.source]
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +49,7 @@ def us_daily_stock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _collect(s3: S3Resource, postgres: PostgresResource, parts: list[BarPartition]) -> None:
-    outcomes = collect_partitions(parts, _Sources(GeneratorSource()), s3, run_id="year")  # type: ignore[arg-type]
+    outcomes = collect_partitions(parts, OneSource(GeneratorSource()), s3, run_id="year")  # type: ignore[arg-type]
     assert [o.entry.error for o in outcomes if o.held_back] == []
     record_outcomes(postgres, outcomes, run_id="year")
 
@@ -163,7 +149,7 @@ def test_two_runs_writing_one_year_object_at_once_lose_nothing(
     monkeypatch.setattr(S3Resource, "_get_with_etag", raced)
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = [
-            pool.submit(collect_partitions, half, _Sources(GeneratorSource()), s3_store, "r")  # type: ignore[arg-type]
+            pool.submit(collect_partitions, half, OneSource(GeneratorSource()), s3_store, "r")  # type: ignore[arg-type]
             for half in halves
         ]
         outcomes = [o for future in done for o in future.result()]
