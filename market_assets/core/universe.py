@@ -12,6 +12,7 @@ later as missing partitions or bars filed under the wrong calendar.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
@@ -99,6 +100,10 @@ class Instrument:
     daily_volume: float | None = None
     name: str = ""
     active: bool = True
+    # The first and last session the symbol trades (None: unbounded). Runs, gap checks and
+    # schedules stay inside them; data outside is kept, never asked for.
+    listed: dt.date | None = None
+    delisted: dt.date | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -168,6 +173,25 @@ class Instrument:
         object.__setattr__(self, "vendor_symbols", MappingProxyType(vendors))
         if not isinstance(self.active, bool):
             raise UniverseError(f"{where}: active must be true or false")
+        for label in ("listed", "delisted"):
+            object.__setattr__(self, label, _iso_date(getattr(self, label), f"{where}: {label}"))
+        if self.listed and self.delisted and self.delisted < self.listed:
+            raise UniverseError(f"{where}: delisted {self.delisted} is before listed {self.listed}")
+
+    def trades_on(self, day: dt.date) -> bool:
+        """Whether `day` lies inside [listed, delisted] (a bound that is None is open)."""
+        return (self.listed is None or day >= self.listed) and (
+            self.delisted is None or day <= self.delisted
+        )
+
+    def outside_listing(self, first: dt.date, last: dt.date) -> str | None:
+        """Why no day of [first, last] trades (before its listing, after its delisting), or
+        None when some day does: the reason a skipped partition's metadata carries."""
+        if self.listed is not None and last < self.listed:
+            return f"before {self.symbol}'s listing on {self.listed}"
+        if self.delisted is not None and first > self.delisted:
+            return f"after {self.symbol}'s delisting on {self.delisted}"
+        return None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # MappingProxyType does not pickle; rebuild (and re-validate) from plain values so
@@ -194,6 +218,18 @@ class Instrument:
 
 def _rebuild(cls: type[Any], state: dict[str, Any]) -> Any:
     return cls(**state)
+
+
+def _iso_date(value: Any, where: str) -> dt.date | None:
+    """None, a date, or an ISO date string (YAML gives dates unquoted as `date`)."""
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise UniverseError(f"{where} must be an ISO date (YYYY-MM-DD), got {describe(value)}")
 
 
 def symbol_for_jquants_code(code: str) -> str:
@@ -268,6 +304,7 @@ class Universe:
         default_factory=lambda: MappingProxyType(dict(_NEW_EQUITY_DEFAULTS)), hash=False
     )
     quality: QualityConfig = field(default_factory=QualityConfig, hash=False)
+    rules: tuple[Rule, ...] = ()
     _by_symbol: Mapping[str, Instrument] = field(init=False, repr=False, hash=False)
     _by_vendor: Mapping[tuple[str, str], Instrument] = field(init=False, repr=False, hash=False)
 
@@ -296,6 +333,7 @@ class Universe:
             "instruments": self.instruments,
             "new_equity": dict(self.new_equity),
             "quality": self.quality,
+            "rules": self.rules,
         }
         return (_rebuild, (Universe, state))
 
@@ -320,12 +358,21 @@ class Universe:
         return inst
 
     def resolve(self, symbol: str, *, name: str = "") -> Instrument:
-        """`get`, falling back to the `new_equity` template for TSE codes not in the file."""
+        """`get`, falling back for TSE codes not in the file to the first of `rules` that
+        matches the code, over the `new_equity` template (which alone applies when none does)."""
         if symbol in self._by_symbol:
             return self._by_symbol[symbol]
         if is_tse_code(symbol):
-            return equity_instrument(symbol, name=name, template=self.new_equity)
+            return equity_instrument(symbol, name=name, template=self.template_for(symbol))
         return self.get(symbol)  # raises UnknownSymbolError
+
+    def template_for(self, code: str) -> Mapping[str, Any]:
+        """The instrument template of a company-master code not in the file: the first
+        matching rule's fields over `new_equity`."""
+        for rule in self.rules:
+            if rule.matches(code):
+                return {**self.new_equity, **rule.template}
+        return self.new_equity
 
     def known(self, symbols: Iterable[str]) -> dict[str, Instrument]:
         """The given symbols the universe resolves, with their instruments, in the order given.
@@ -351,6 +398,11 @@ class Universe:
         for symbol, inst in self.known(symbols).items():
             groups.setdefault(inst.calendar, []).append(symbol)
         return groups
+
+    def trading_on(self, symbols: Iterable[str], day: dt.date) -> list[str]:
+        """The given symbols listed on `day` (inside [listed, delisted]), in the order given;
+        symbols the universe cannot resolve are left out (as `by_calendar` does)."""
+        return [s for s, inst in self.known(symbols).items() if inst.trades_on(day)]
 
     def symbols(self, active_only: bool = True) -> list[str]:
         return [i.symbol for i in self.instruments if i.active or not active_only]
@@ -384,6 +436,84 @@ class Universe:
         return replace(self, instruments=(*items, instrument))
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One entry of the universe's `rules:`: which company-master codes not in the file it
+    matches (`symbols`, or every company when None) and the template fields it gives them
+    over `new_equity` (base timeframe, source, calendar, ...). Rules are tried in file order
+    and the first match wins, so a watch-list goes before a rule for every company."""
+
+    template: Mapping[str, Any]
+    symbols: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "template", MappingProxyType(dict(self.template)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (Rule, {"template": dict(self.template), "symbols": self.symbols}))
+
+    def matches(self, code: str) -> bool:
+        return self.symbols is None or code in self.symbols
+
+
+_MATCH_KEYS = {"symbols", "all_companies"}
+
+
+def _rule_symbols(value: Any, where: str, in_file: set[str]) -> frozenset[str]:
+    if not isinstance(value, list) or not value:
+        raise UniverseError(f"{where}: symbols must be a non-empty list of TSE codes")
+    codes: set[str] = set()
+    for item in value:
+        # YAML reads 7203 unquoted as a number; a TSE code never starts with 0, so its digits
+        # are the code (codes with letters, such as 130A, must be quoted anyway).
+        code = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+        if not is_tse_code(code) or len(code) not in (4, 5):
+            raise UniverseError(f"{where}: {describe(item)} is not a TSE code such as '7203'")
+        if code in in_file:
+            raise UniverseError(
+                f"{where}: {code} is in instruments, whose entry wins over every rule;"
+                " remove it from the rule or from instruments"
+            )
+        codes.add(code)
+    return frozenset(codes)
+
+
+def parse_rules(data: Any, new_equity: Mapping[str, Any], in_file: set[str]) -> tuple[Rule, ...]:
+    """Validate `rules:` eagerly (keys, matches, and each rule's template as an instrument),
+    so a typo fails at load naming the rule's index and field, not as bars of the wrong
+    base months later."""
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise UniverseError("rules must be a list of {match: ..., <template fields>}")
+    rules = []
+    for index, entry in enumerate(data):
+        where = f"rules[{index}]"
+        if not isinstance(entry, dict):
+            raise UniverseError(f"{where}: expected a mapping, got {describe(entry)}")
+        _check_keys(entry, _NEW_EQUITY_KEYS | {"match"}, where)
+        match = entry.get("match")
+        if not isinstance(match, dict) or len(match) != 1:
+            raise UniverseError(
+                f"{where}: match must be a mapping with one of {sorted(_MATCH_KEYS)}"
+            )
+        _check_keys(match, _MATCH_KEYS, f"{where}.match")
+        symbols: frozenset[str] | None = None
+        if "symbols" in match:
+            symbols = _rule_symbols(match["symbols"], f"{where}.match.symbols", in_file)
+        elif match["all_companies"] is not True:
+            raise UniverseError(f"{where}.match.all_companies must be true")
+        template = {k: v for k, v in entry.items() if k != "match"}
+        try:
+            equity_instrument("1301", template={**new_equity, **template})
+        except UniverseError as exc:
+            raise UniverseError(f"{where}: {str(exc).removeprefix('instrument 1301: ')}") from None
+        except TypeError as exc:
+            raise UniverseError(f"{where}: {exc}") from None
+        rules.append(Rule(template, symbols))
+    return tuple(rules)
+
+
 _INSTRUMENT_KEYS = {
     "symbol",
     "name",
@@ -397,9 +527,19 @@ _INSTRUMENT_KEYS = {
     "tick_size",
     "daily_volume",
     "active",
+    "listed",
+    "delisted",
 }
 _DEFAULT_KEYS = {"base_timeframe", "source", "active"}
-_NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {"symbol", "name", "vendors", "start_price", "active"}
+_NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {
+    "symbol",
+    "name",
+    "vendors",
+    "start_price",
+    "active",
+    "listed",
+    "delisted",
+}
 
 
 def _check_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -449,7 +589,9 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
         if not isinstance(data, dict):
             raise UniverseError("the document must be a mapping with an 'instruments' list")
         _check_keys(
-            data, {"version", "defaults", "new_equity", "instruments", "quality"}, "top level"
+            data,
+            {"version", "defaults", "new_equity", "rules", "instruments", "quality"},
+            "top level",
         )
         if data.get("version", 1) != 1:
             raise UniverseError(f"unsupported version {describe(data.get('version'))}")
@@ -467,11 +609,14 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
             quality = parse_quality(data.get("quality"))
         except QualityConfigError as exc:
             raise UniverseError(str(exc)) from None
-        universe = Universe(
-            instruments=instruments, new_equity=MappingProxyType(new_equity), quality=quality
-        )
         equity_instrument("1301", template=new_equity)  # validates the template eagerly
-        return universe
+        rules = parse_rules(data.get("rules"), new_equity, {i.symbol for i in instruments})
+        return Universe(
+            instruments=instruments,
+            new_equity=MappingProxyType(new_equity),
+            quality=quality,
+            rules=rules,
+        )
     except UniverseError as exc:
         raise UniverseError(f"{origin}: {exc}") from None
 

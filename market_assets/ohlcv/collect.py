@@ -34,6 +34,7 @@ from market_assets.ohlcv.collection_log import (
 )
 from market_assets.ohlcv.landing_ledger import record_rejected
 from resources.postgres import PostgresResource
+from resources.queries import query
 from resources.s3 import ObjectInfo, ParquetObject, S3Resource
 from resources.sources.base import SourceError
 from resources.sources.resource import BarSourcesResource
@@ -57,6 +58,8 @@ class PartitionOutcome:
     last_bar: pd.Timestamp | None = None
     # The rows written (a zero-copy slice of the batch), for the run's preview of its bars.
     table: pa.Table | None = None
+    # Why an empty session is not a gap (before the symbol's first data), when it is not.
+    skipped: str | None = None
 
     @property
     def held_back(self) -> bool:
@@ -112,13 +115,33 @@ def check_batch(frame: pd.DataFrame, instruments: dict[str, Instrument]) -> Chec
     return CheckedBatch(table, slices, rows_in, rejected)
 
 
+def first_sessions(
+    batches: dict[str, CheckedBatch], stored: dict[str, dt.date]
+) -> dict[str, dt.date]:
+    """Each symbol's first data: its earliest session with bars in this run's answer or ever
+    stored (`stored`, from data_collection_log)."""
+    first = dict(stored)
+    for batch in {id(b): b for b in batches.values()}.values():
+        for symbol, day in batch.rows_in:
+            if symbol in batches and (symbol not in first or day < first[symbol]):
+                first[symbol] = day
+    return first
+
+
 def collect_partitions(
     parts: list[BarPartition],
     sources: BarSourcesResource,
     s3: S3Resource,
     run_id: str | None,
+    stored_first: dict[str, dt.date] | None = None,
 ) -> list[PartitionOutcome]:
-    """Fetch, check and write every partition; never raises for one bad partition."""
+    """Fetch, check and write every partition; never raises for one bad partition.
+
+    A session the source answers empty is a gap (held back) unless it lies before the
+    symbol's first data (`first_sessions`): then it is skipped, with the reason, since a
+    vendor's history starts somewhere (J-Quants daily quotes in 2008) and a backfill from
+    2000 must not fail on the years before it. A symbol with no bars anywhere yet keeps the
+    old rule, as nothing tells a late start from a wrong vendor spelling."""
     instruments, unknown = _instruments(parts)
     by_source: dict[str, list[BarPartition]] = defaultdict(list)
     for part in parts:
@@ -143,6 +166,7 @@ def collect_partitions(
         for s in symbols:
             batches[s] = batch
 
+    first_data = first_sessions(batches, stored_first or {})
     outcomes: list[PartitionOutcome] = []
     uploads: list[tuple[PartitionOutcome, ParquetObject]] = []
     periods: dict[str, list[tuple[PartitionOutcome, pa.Table]]] = defaultdict(list)
@@ -167,11 +191,16 @@ def collect_partitions(
         batch = batches[part.symbol]
         key = (part.symbol, part.session_date)
         if not batch.rows_in[key]:
-            if is_session(inst.calendar, part.session_date):
-                entry.status, entry.error = "failed", "source returned no bars for a session"
-            else:
+            outcome = PartitionOutcome(part, entry, empty)
+            first = first_data.get(part.symbol)
+            if not is_session(inst.calendar, part.session_date):
                 entry.status = "success"  # no session that day: nothing to store
-            outcomes.append(PartitionOutcome(part, entry, empty))
+            elif first is not None and part.session_date < first:
+                entry.status = "success"
+                outcome.skipped = f"before {part.symbol}'s first data on {first}"
+            else:
+                entry.status, entry.error = "failed", "source returned no bars for a session"
+            outcomes.append(outcome)
             continue
         rejected = batch.rejected.get(key, empty)
         entry.rows_in = batch.rows_in[key]
@@ -268,6 +297,19 @@ def record_outcomes(
         write_collection_log(conn, [o.entry for o in outcomes])
 
 
+def stored_first_data(postgres: PostgresResource, parts: list[BarPartition]) -> dict[str, dt.date]:
+    """Each of the run's symbols' earliest session with stored bars (data_collection_log)."""
+    symbols = sorted({p.symbol for p in parts})
+    if not symbols:
+        return {}
+    with postgres.connection() as conn:
+        rows = conn.execute(
+            query("logs/first_data"), {"symbols": symbols, "asset": ASSET}
+        ).fetchall()
+        conn.rollback()
+    return {str(symbol): day for symbol, day in rows}
+
+
 @dataclass
 class CollectResult:
     """One raw_bars step: each partition's outcome, and landing files found unreadable."""
@@ -288,7 +330,7 @@ def collect_raw_bars(
     run_id: str | None,
 ) -> CollectResult:
     """Collect the partitions, then record outcomes, quarantine and rejected landing files."""
-    outcomes = collect_partitions(parts, sources, s3, run_id)
+    outcomes = collect_partitions(parts, sources, s3, run_id, stored_first_data(postgres, parts))
     record_outcomes(postgres, outcomes, run_id)
     rejected = record_rejected(postgres, sources.built(), run_id)
     return CollectResult(outcomes, rejected)

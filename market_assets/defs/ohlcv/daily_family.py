@@ -28,10 +28,11 @@ from dagster import (
 )
 
 from market_assets.core import names
+from market_assets.core.listing import ListedParts, clip_periods
 from market_assets.core.partition_keys import BarPartition
 from market_assets.core.settings import StoreSettings
 from market_assets.core.timeframes import Timeframe
-from market_assets.core.universe import UnknownSymbolError, default_universe
+from market_assets.core.universe import Instrument, UnknownSymbolError, default_universe
 from market_assets.defs.ohlcv import metadata as md
 from market_assets.defs.ohlcv.asset_factory import ohlcv_asset
 from market_assets.defs.ohlcv.automation import FOLLOW_PARENT
@@ -45,7 +46,7 @@ from market_assets.defs.ohlcv.checks import (
 )
 from market_assets.defs.ohlcv.partition_metadata import add_per_partition
 from market_assets.defs.ohlcv.partitions import DAILY_FAMILY, daily_bar_partitions
-from market_assets.defs.ohlcv.raw_bars import batch_metadata
+from market_assets.defs.ohlcv.raw_bars import batch_metadata, skipped_figures, skipped_result
 from market_assets.defs.ohlcv.selection import materializing, selected_checks
 from market_assets.ohlcv.bar_reads import RELATIONS
 from market_assets.ohlcv.collect import PartitionOutcome, collect_raw_bars
@@ -84,7 +85,13 @@ def _on(key: AssetKey, results: Iterable[AssetCheckResult]) -> Iterator[AssetChe
 
 
 def daily_run_sessions(context: AssetExecutionContext) -> list[BarPartition]:
-    """The sessions of the run's year x symbol range, up to today (UTC)."""
+    """The sessions of the run's year x symbol range, up to today (UTC), inside each symbol's
+    listing window."""
+    return daily_run_listed(context).parts
+
+
+def daily_run_listed(context: AssetExecutionContext) -> ListedParts:
+    """The run's sessions (`daily_run_sessions`) and its years skipped whole, with why."""
     if not (context.has_partition_key or context.has_partition_key_range):
         raise Failure(description="this step works on the year x symbol partitions of its run")
     keys = daily_bar_partitions.get_partition_keys_in_range(
@@ -92,25 +99,40 @@ def daily_run_sessions(context: AssetExecutionContext) -> list[BarPartition]:
     )
     universe = default_universe()
 
-    def calendar_of(symbol: str) -> str:
+    def instrument_of(symbol: str) -> Instrument:
         try:
-            return universe.resolve(symbol).calendar
+            return universe.resolve(symbol)
         except UnknownSymbolError as exc:
             raise Failure(description=str(exc)) from None
 
     today = dt.datetime.now(dt.UTC).date()
-    return DAILY_FAMILY.expand_keys(keys, calendar_of, until=today)
+    return clip_periods(DAILY_FAMILY, keys, instrument_of, until=today)
 
 
 def year_metadata(outcomes: list[PartitionOutcome]) -> dict[str, dict[str, MetadataValue]]:
-    """Each year partition's own figures: rows written and sessions held back, summed."""
+    """Each year partition's own figures: rows written and sessions held back, summed; a
+    year with sessions before the symbol's first data counts them and, when that is all it
+    holds, says so (`skipped`)."""
     rows: dict[str, int] = defaultdict(int)
     held: dict[str, int] = defaultdict(int)
+    skipped: dict[str, list[str]] = defaultdict(list)
+    total: dict[str, int] = defaultdict(int)
     for o in outcomes:
         key = DAILY_FAMILY.key_of(o.partition)
         rows[key] += o.entry.rows_written
         held[key] += int(o.held_back)
-    return {k: md.partition_rows(rows[k], sessions_held_back=held[k]) for k in rows}
+        total[key] += 1
+        if o.skipped:
+            skipped[key].append(o.skipped)
+    meta = {}
+    for k in rows:
+        figures = {"sessions_held_back": held[k]}
+        if skipped[k]:
+            figures["sessions_skipped"] = len(skipped[k])
+        meta[k] = md.partition_rows(rows[k], **figures)
+        if skipped[k] and len(skipped[k]) == total[k]:
+            meta[k].update(md.skipped(skipped[k][0]))
+    return meta
 
 
 @ohlcv_asset(
@@ -130,8 +152,11 @@ def daily_raw_bars(
     s3: S3Resource,
     postgres: PostgresResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    parts = daily_run_sessions(context)
-    if materializing(context, DAILY_RAW_BARS):
+    listed = daily_run_listed(context)
+    parts = listed.parts
+    if materializing(context, DAILY_RAW_BARS) and listed.skipped and not parts:
+        yield skipped_result(context, DAILY_RAW_BARS, listed.skipped)
+    elif materializing(context, DAILY_RAW_BARS):
         result = collect_raw_bars(parts, sources, s3, postgres, context.run_id)
         for key in result.rejected_files:
             context.log.warning(f"landing file {key} rejected (see landing_files); skipped")
@@ -144,8 +169,13 @@ def daily_raw_bars(
             )
         for o in result.held:
             context.log.warning(f"held back {o.entry.partition_key}: {o.entry.error}")
-        meta.update(add_per_partition(context, DAILY_RAW_BARS, year_metadata(result.outcomes)))
+        per_year = year_metadata(result.outcomes)
+        per_year.update({key: md.skipped(reason) for key, reason in listed.skipped.items()})
+        meta.update(skipped_figures(listed.skipped, result.outcomes))
+        meta.update(add_per_partition(context, DAILY_RAW_BARS, per_year))
         yield MaterializeResult(asset_key=DAILY_RAW_BARS, metadata=meta)
+        before_first = {o.partition for o in result.outcomes if o.skipped}
+        parts = [p for p in parts if p not in before_first]  # nothing to check there
     checks = selected_checks(context, DAILY_RAW_BARS)
     yield from _on(
         DAILY_RAW_BARS,

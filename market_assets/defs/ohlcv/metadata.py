@@ -128,6 +128,12 @@ def held_back(reason: str) -> dict[str, MetadataValue]:
     return {"held_back": MetadataValue.text(reason)}
 
 
+def skipped(reason: str) -> dict[str, MetadataValue]:
+    """A partition the step skipped on purpose (outside the symbol's listing, before its first
+    data): nothing was asked of the source or stored, and nothing is missing."""
+    return {"skipped": MetadataValue.text(reason)}
+
+
 def batch_figures(figures: Mapping[str, Any]) -> dict[str, MetadataValue]:
     """Figures of the whole run, named `batch_<name>`: Dagster copies them onto the event of
     every partition of the run, where only a batch name tells them from the partition's."""

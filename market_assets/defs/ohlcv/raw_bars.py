@@ -13,6 +13,7 @@ from typing import Any
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -24,7 +25,7 @@ from market_assets.defs.ohlcv import metadata as md
 from market_assets.defs.ohlcv.asset_factory import ohlcv_asset
 from market_assets.defs.ohlcv.checks import RAW_BARS, RAW_SPECS, raw_bars_results
 from market_assets.defs.ohlcv.partition_metadata import add_per_partition
-from market_assets.defs.ohlcv.selection import materializing, run_partitions, selected_checks
+from market_assets.defs.ohlcv.selection import materializing, run_listed, selected_checks
 from market_assets.ohlcv.collect import PartitionOutcome, collect_raw_bars
 from resources.postgres import PostgresResource
 from resources.s3 import S3Resource
@@ -65,9 +66,12 @@ def batch_metadata(
 
 
 def partition_metadata(outcome: PartitionOutcome, uri: str | None) -> dict[str, MetadataValue]:
-    """What is true of one partition: its rows and object, or why it was held back."""
+    """What is true of one partition: its rows and object, or why it was held back or
+    skipped."""
     if outcome.held_back:
         return md.held_back(outcome.entry.error or "held back")
+    if outcome.skipped:
+        return {**md.partition_rows(0), **md.skipped(outcome.skipped)}
     meta = md.partition_rows(
         outcome.entry.rows_written,
         rows_quarantined=outcome.entry.rows_quarantined,
@@ -80,6 +84,28 @@ def partition_metadata(outcome: PartitionOutcome, uri: str | None) -> dict[str, 
         meta["first_bar"] = MetadataValue.timestamp(outcome.first_bar)
         meta["last_bar"] = MetadataValue.timestamp(outcome.last_bar)
     return meta
+
+
+def skipped_figures(
+    skipped: dict[str, str], outcomes: list[PartitionOutcome]
+) -> dict[str, MetadataValue]:
+    """The batch's count of partitions skipped (outside the listing or before the first
+    data); nothing when none was, so ordinary runs' metadata stays as it was."""
+    count = len(skipped) + sum(1 for o in outcomes if o.skipped)
+    return md.batch_figures({"partitions_skipped": count}) if count else {}
+
+
+def skipped_result(
+    context: AssetExecutionContext, key: AssetKey, skipped: dict[str, str]
+) -> MaterializeResult:
+    """A run whose every partition lies outside its symbol's listing: a materialization that
+    says so on each partition (not a failure, and no call to the source)."""
+    meta = md.batch_figures({"partitions": 0, "partitions_skipped": len(skipped)})
+    if len(set(skipped.values())) == 1:
+        meta["skipped"] = MetadataValue.text(next(iter(skipped.values())))
+    per_partition = {k: {**md.partition_rows(0), **md.skipped(r)} for k, r in skipped.items()}
+    meta.update(add_per_partition(context, key, per_partition))
+    return MaterializeResult(asset_key=key, metadata=meta)
 
 
 @ohlcv_asset(
@@ -95,9 +121,14 @@ def raw_bars(
     s3: S3Resource,
     postgres: PostgresResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    parts = run_partitions(context)
+    listed = run_listed(context)
+    parts = listed.parts
     if materializing(context, RAW_BARS):
-        yield materialize_raw_bars(context, parts, sources, s3, postgres)
+        result, before_first = materialize_raw_bars(
+            context, parts, sources, s3, postgres, listed.skipped
+        )
+        yield result
+        parts = [p for p in parts if p not in before_first]  # nothing to check there
     yield from raw_bars_results(
         selected_checks(context, RAW_BARS),
         parts,
@@ -114,7 +145,14 @@ def materialize_raw_bars(
     sources: BarSourcesResource,
     s3: S3Resource,
     postgres: PostgresResource,
-) -> MaterializeResult:
+    skipped: dict[str, str] | None = None,
+) -> tuple[MaterializeResult, set[BarPartition]]:
+    """Collect the partitions; `skipped` (partition key -> why) are outside their symbol's
+    listing: not fetched, each materialised with its reason, never failed. Also returns the
+    sessions skipped as before their symbol's first data (the checks leave them out)."""
+    skipped = skipped or {}
+    if skipped and not parts:
+        return skipped_result(context, RAW_BARS, skipped), set()
     result = collect_raw_bars(parts, sources, s3, postgres, context.run_id)
     for key in result.rejected_files:
         context.log.warning(f"landing file {key} rejected (see landing_files); skipped")
@@ -136,10 +174,13 @@ def materialize_raw_bars(
         )
         for o in outcomes
     }
+    per_partition.update({key: md.skipped(reason) for key, reason in skipped.items()})
+    meta.update(skipped_figures(skipped, outcomes))
     meta.update(add_per_partition(context, RAW_BARS, per_partition))
     tables = [o.table for o in outcomes if o.table is not None]
     if tables:  # once per run, on its last partition: a copy on every event would bloat them
         preview = {"batch_preview": md.bars_preview(tables)}
         last = outcomes[-1].entry.partition_key
         context.add_asset_metadata(preview, RAW_BARS, partition_key=last)
-    return MaterializeResult(asset_key=RAW_BARS, metadata=meta)
+    before_first = {o.partition for o in outcomes if o.skipped}
+    return MaterializeResult(asset_key=RAW_BARS, metadata=meta), before_first

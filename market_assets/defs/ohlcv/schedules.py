@@ -67,8 +67,9 @@ def market_schedule(
     symbol_kind: str = "symbol",
 ) -> ScheduleDefinition:
     """A market's schedule after its close: skip a day that is not a session, else request
-    `run_requests` for the market's active symbols registered in `symbols_set` (the intraday
-    family's sessions here, the daily family's current year in daily_schedules.py)."""
+    `run_requests` for the market's active symbols registered in `symbols_set` and listed on
+    the day (the intraday family's sessions here, the daily family's current year in
+    daily_schedules.py)."""
 
     @schedule(
         name=name,
@@ -87,6 +88,8 @@ def market_schedule(
             return
         registered = context.instance.get_dynamic_partitions(symbols_set)
         active = [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
+        # Not before a symbol's listing, nor after its delisting: its data stays, no new runs.
+        active = default_universe().trading_on(active, session_date)
         requests = run_requests(calendar, session_date, registered, active, name)
         if not requests:
             yield SkipReason(f"no active {calendar} {symbol_kind} is registered")

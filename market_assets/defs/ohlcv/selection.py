@@ -7,7 +7,9 @@ evaluates them against what is stored and materialises nothing.
 
 from dagster import AssetExecutionContext, AssetKey, Failure
 
+from market_assets.core.listing import ListedParts, clip_days
 from market_assets.core.partition_keys import BarPartition, parse_partitions
+from market_assets.core.universe import Instrument, UnknownSymbolError, default_universe
 from market_assets.defs.ohlcv.partitions import bar_partitions
 
 
@@ -20,7 +22,20 @@ def selected_checks(context: AssetExecutionContext, key: AssetKey) -> set[str]:
 
 
 def run_partitions(context: AssetExecutionContext) -> list[BarPartition]:
-    """The run's date x symbol partitions, from its partition key range.
+    """The run's date x symbol partitions inside their symbols' listing (`run_listed`)."""
+    return run_listed(context).parts
+
+
+def instrument_or_none(symbol: str) -> Instrument | None:
+    try:
+        return default_universe().resolve(symbol)
+    except UnknownSymbolError:
+        return None
+
+
+def run_listed(context: AssetExecutionContext) -> ListedParts:
+    """The run's date x symbol partitions, from its partition key range, cut to each symbol's
+    listing window (core/listing.py): the days outside are skipped, with the reason.
 
     Not `context.partition_keys`: in a run that selects only checks (which are unpartitioned),
     Dagster has no partitions definition for the run and refuses it, although the run carries
@@ -35,4 +50,4 @@ def run_partitions(context: AssetExecutionContext) -> list[BarPartition]:
     keys = bar_partitions.get_partition_keys_in_range(
         context.partition_key_range, dynamic_partitions_store=context.instance
     )
-    return parse_partitions(keys)
+    return clip_days(parse_partitions(keys), instrument_or_none)
