@@ -3,7 +3,10 @@
 `universe.yaml` declares the non-company instruments (FX, indices) and a few fixed equities;
 company-master equities that are not in the file get an instrument from the `new_equity`
 template (Tokyo, JPY, generator, M1) through `Universe.resolve` / `equity_instrument`, so the
-company master can register codes without editing the file.
+company master can register codes without editing the file; `rules:` (first match wins) give
+chosen codes or every company another template over it, e.g. a watch-list M1 and the rest D1.
+An instrument's optional `listed`/`delisted` dates bound its runs, checks and schedules
+(core/listing.py).
 
 The file is validated eagerly and completely (unknown keys, duplicate symbols or vendor
 spellings, unknown calendars, invalid symbols) because a silent typo here would surface much
