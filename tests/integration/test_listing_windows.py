@@ -220,3 +220,53 @@ def test_a_delisted_symbol_gets_no_schedule_request_and_later_days_are_skipped(
     assert [o.key for o in s3_store.list_objects("ohlcv/timeframe=M1/")] == [
         "ohlcv/timeframe=M1/date=2024-03-08/symbol=SPX/bars.parquet"
     ]
+
+
+def test_an_intraday_run_wholly_after_the_delisting_succeeds_as_a_skip(
+    postgres: PostgresResource, s3_store: S3Resource, redis_store: RedisResource
+) -> None:
+    """Every asset of the run (raw, db, rollups, snapshots) gets no session and succeeds."""
+    instance = DagsterInstance.ephemeral()
+    first, last = dt.date(2024, 3, 11), dt.date(2024, 3, 12)
+    result = materialize_range(
+        s3_store, postgres, redis_store, ["SPX"], first, last, instance=instance
+    )
+    assert result.success
+    raw = _latest(instance, "raw_bars")
+    assert sorted(raw) == ["2024-03-11|SPX", "2024-03-12|SPX"]
+    for meta in raw.values():
+        assert _text(meta, "skipped") == f"after SPX's delisting on {DELISTED}"
+        assert meta["batch_partitions"].value == 0
+    assert sorted(_latest(instance, "db_bars")) == sorted(raw)
+    assert list(s3_store.list_objects("ohlcv/")) == []
+    with postgres.connection() as conn:
+        log = conn.execute(
+            "SELECT count(*) FROM data_collection_log WHERE symbol = 'SPX'"
+        ).fetchone()
+        conn.rollback()
+    assert log == (0,)  # no source was asked, so nothing was collected
+
+
+def test_registration_routes_each_company_by_the_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The master sync's registration: a watch-list code in `symbols` (M1), every other company
+    in `daily_symbols` (D1), the file's instruments as before."""
+    from market_assets.core.universe import default_universe
+    from market_assets.masters.registration import register_symbols
+
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    document["rules"] = [
+        {"match": {"symbols": [6501]}, "base_timeframe": "M1"},
+        {"match": {"all_companies": True}, "base_timeframe": "D1", "source": "jquants"},
+    ]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(path))
+    assert default_universe().resolve("8306").source == "jquants"
+    with instance_for_test() as instance:
+        register_symbols(instance, ["65010", "83060", "72030"])
+        intraday = set(instance.get_dynamic_partitions("symbols"))
+        daily = set(instance.get_dynamic_partitions(daily_family().symbols_set))
+    assert {"6501", "7203"} <= intraday and "8306" not in intraday
+    assert "8306" in daily and not {"6501", "7203"} & daily
