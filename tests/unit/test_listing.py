@@ -245,3 +245,19 @@ def test_rules_from_a_file(tmp_path: Path, document: dict[str, Any]) -> None:
     u = load_universe(path)
     assert u.resolve("6501").base_timeframe is Timeframe.M1
     assert u.resolve("8306").base_timeframe is Timeframe.D1
+
+
+def test_new_symbol_history_leaves_out_a_symbol_delisted_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict[str, Any]
+) -> None:
+    from market_assets.defs.ohlcv.new_symbols import history_requests
+
+    path = tmp_path / "u.yaml"
+    path.write_text(yaml.safe_dump(_entry(document, "SPX", delisted="2024-03-08")))
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(path))
+    registered = ["SPX", "AAPL"]
+    late = history_requests(registered, registered, D(2024, 3, 20), 5)
+    assert [r.tags["dagster/asset_partition_range_start"].split("|")[1] for r in late] == ["AAPL"]
+    early = history_requests(registered, registered, D(2024, 3, 8), 5)
+    assert [r.tags["dagster/asset_partition_range_end"].split("|")[1] for r in early] == ["AAPL"]
+    assert early[0].tags["dagster/asset_partition_range_start"].endswith("|SPX")

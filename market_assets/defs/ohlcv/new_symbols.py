@@ -56,11 +56,16 @@ def history_requests(
     new: list[str], registered: list[str], today: dt.date, count: int
 ) -> list[RunRequest]:
     """Runs per calendar and contiguous block of new symbols (capped in size), over their
-    recent sessions."""
+    recent sessions; symbols whose listing window misses those sessions get none."""
     requests = []
-    for calendar, chosen in sorted(default_universe().by_calendar(new).items()):
+    universe = default_universe()
+    for calendar, chosen in sorted(universe.by_calendar(new).items()):
         days = recent_sessions(calendar, today, count)
-        if not days:
+        # Not for a symbol delisted before (or listed after) those sessions: no new runs.
+        chosen = [
+            s for s in chosen if days and not universe.resolve(s).outside_listing(days[0], days[-1])
+        ]
+        if not days or not chosen:
             continue
         for window in capped_windows(days[0], days[-1], chosen, registered):
             requests.append(
