@@ -85,9 +85,11 @@ def check_freshness(
     symbols: Iterable[str],
     now: dt.datetime,
 ) -> CheckOutcome:
-    """One market: every given symbol has its due session (or a newer one) in the database."""
-    chosen = sorted(set(symbols))
+    """One market: every given symbol has its due session (or a newer one) in the database;
+    a symbol not listed on the due session (delisted before it, listed after it) owes none."""
     due = due_session(deadline, now)
+    known = default_universe().known(set(symbols))
+    chosen = sorted(s for s in set(symbols) if s not in known or known[s].trades_on(due))
     wanted = {s: due_of_base(deadline.calendar, s, due) for s in chosen}
     since = (
         now

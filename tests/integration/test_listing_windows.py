@@ -270,3 +270,16 @@ def test_registration_routes_each_company_by_the_rules(
         daily = set(instance.get_dynamic_partitions(daily_family().symbols_set))
     assert {"6501", "7203"} <= intraday and "8306" not in intraday
     assert "8306" in daily and not {"6501", "7203"} & daily
+
+
+def test_freshness_owes_nothing_after_the_delisting(postgres: PostgresResource) -> None:
+    from market_assets.core.quality_config import Deadline
+    from market_assets.quality.freshness import check_freshness
+
+    deadline = Deadline("XNYS", dt.time(16, 30), "America/New_York")
+    ny = ZoneInfo("America/New_York")
+    after = check_freshness(postgres, deadline, ["SPX"], dt.datetime(2024, 3, 12, 18, tzinfo=ny))
+    assert after.passed and after.figures["symbols_checked"] == 0
+    # on its last session it still owes that session's bars (none are loaded here)
+    last = check_freshness(postgres, deadline, ["SPX"], dt.datetime(2024, 3, 8, 18, tzinfo=ny))
+    assert not last.passed and last.figures["stale_symbols"] == ["SPX"]
