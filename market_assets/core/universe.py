@@ -470,8 +470,9 @@ def _rule_symbols(value: Any, where: str, in_file: set[str]) -> frozenset[str]:
         # YAML reads 7203 unquoted as a number; a TSE code never starts with 0, so its digits
         # are the code (codes with letters, such as 130A, must be quoted anyway).
         code = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
-        if not is_tse_code(code) or len(code) not in (4, 5):
+        if not is_tse_code(code):
             raise UniverseError(f"{where}: {describe(item)} is not a TSE code such as '7203'")
+        code = symbol_for_jquants_code(code)  # '72030' is 7203, as the master registers it
         if code in in_file:
             raise UniverseError(
                 f"{where}: {code} is in instruments, whose entry wins over every rule;"

@@ -166,7 +166,7 @@ def test_without_dates_nothing_is_cut(document: dict[str, Any]) -> None:
 
 # -- rules ----------------------------------------------------------------------------------
 RULES = [
-    {"match": {"symbols": [1301, "130A"]}, "base_timeframe": "M1", "source": "generator"},
+    {"match": {"symbols": [1301, "130A", "13320"]}, "base_timeframe": "M1", "source": "generator"},
     {"match": {"all_companies": True}, "base_timeframe": "D1", "source": "jquants"},
 ]
 
@@ -176,13 +176,14 @@ def test_rules_first_match_wins_over_new_equity(document: dict[str, Any]) -> Non
     watched = u.resolve("1301")
     assert (watched.base_timeframe, watched.source) == (Timeframe.M1, "generator")
     assert u.resolve("130A").base_timeframe is Timeframe.M1
-    company = u.resolve("1332")
+    assert u.resolve("1332").base_timeframe is Timeframe.M1  # '13320' as J-Quants spells it
+    company = u.resolve("1333")
     assert (company.base_timeframe, company.source) == (Timeframe.D1, "jquants")
     assert company.family.name == "daily" and watched.family.name == "intraday"
     # the rest of the template is new_equity's; file instruments are not touched by rules
     assert (company.calendar, company.currency, company.tick_size) == ("XTKS", "JPY", 1.0)
     assert u.resolve("7203") == load_universe().get("7203")
-    assert pickle.loads(pickle.dumps(u)).resolve("1332") == company
+    assert pickle.loads(pickle.dumps(u)).resolve("1333") == company
 
 
 def test_without_rules_new_equity_applies_unchanged(document: dict[str, Any]) -> None:
@@ -191,7 +192,7 @@ def test_without_rules_new_equity_applies_unchanged(document: dict[str, Any]) ->
     assert u.resolve("1332") == load_universe().resolve("1332")
     assert u.resolve("1332").base_timeframe is Timeframe.M1
     only_watch = parse_universe(_rules(document, RULES[:1]))
-    assert only_watch.resolve("1332") == u.resolve("1332")
+    assert only_watch.resolve("1333") == u.resolve("1333")
 
 
 @pytest.mark.parametrize(
