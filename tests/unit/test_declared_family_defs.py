@@ -1,0 +1,133 @@
+"""The Dagster side of families declared in the universe file: each one's date dimension
+lists exactly the keys core/families.py gives (weekdays, a pinned calendar's holidays as
+`exclusions`, months), and a code location loading a universe file with families defines
+their assets, jobs, schedules and sets, next to the built-in families' unchanged ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from market_assets.core.families import DateGrain, DayKeys, Family
+from market_assets.core.timeframes import Timeframe
+from market_assets.core.universe import DEFAULT_UNIVERSE_PATH
+from market_assets.defs.ohlcv.partitions import date_partitions, family_partitions
+
+ROOT = Path(__file__).resolve().parents[2]
+START = dt.date(2024, 1, 1)
+FAMILIES = {
+    "weekdays": Family(
+        "fx_m1", (Timeframe.M1,), DateGrain.DAY, START, "fx_m1_symbols", DayKeys.WEEKDAYS
+    ),
+    "pinned": Family(
+        "tokyo_m1", (Timeframe.M1,), DateGrain.DAY, START, "t_symbols", DayKeys.WEEKDAYS, "XTKS"
+    ),
+    "month": Family("hourly", (Timeframe.H1,), DateGrain.MONTH, dt.date(2018, 1, 1), "h_symbols"),
+}
+
+
+@pytest.mark.parametrize("which", sorted(FAMILIES))
+def test_dagsters_date_keys_are_the_familys(which: str) -> None:
+    family = FAMILIES[which]
+    dates = date_partitions(family)
+    keys = dates.get_partition_keys()
+    assert keys == family.date_keys(dt.datetime.now(dt.UTC).date())
+    if family.grain is DateGrain.DAY:
+        assert all(dt.date.fromisoformat(k).weekday() < 5 for k in keys)
+    if family.calendar:
+        assert "2024-01-02" not in keys and "2024-01-04" in keys  # Tokyo's New Year holidays
+        assert len(dates.exclusions or []) == len(family.excluded_days()) > 100
+    symbols = family_partitions(family).partitions_defs[1].partitions_def
+    assert symbols.name == family.symbols_set
+
+
+DECLARED = [
+    {"name": "fx_m1", "bases": ["M1"], "grain": "day", "start": "2020-01-01", "days": "weekdays"},
+    {"name": "hourly", "bases": ["H1"], "grain": "month", "start": "2018-01-01"},
+]
+MEMBERS = [
+    {
+        "symbol": "BTCUSD",
+        "kind": "crypto",
+        "calendar": "24/7",
+        "currency": "USD",
+        "start_price": 40000,
+        "base_timeframe": "H1",
+        "family": "hourly",
+    },
+]
+
+
+def test_a_universe_with_families_defines_their_assets_jobs_and_schedules(tmp_path: Path) -> None:
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    for inst in document["instruments"]:
+        if inst["symbol"] == "EURUSD":
+            inst["family"] = "fx_m1"
+    document["families"] = DECLARED
+    document["instruments"] += MEMBERS
+    path = tmp_path / "universe.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    script = """
+import json
+from market_assets.definitions import defs
+from tests.unit.test_definitions_snapshot import describe
+print(json.dumps(describe(defs), default=str))
+"""
+    env = {**os.environ, "MARKET_ASSETS_UNIVERSE": str(path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    shipped = json.loads((ROOT / "tests/snapshots/definitions.json").read_text(encoding="utf-8"))
+    # the built-in families' definitions are untouched by the declared ones
+    for section in ("assets", "schedules", "jobs"):
+        for name, described in shipped[section].items():
+            assert got[section][name] == described, (section, name)
+    added = sorted(set(got["assets"]) - set(shipped["assets"]))
+    assert added == sorted(
+        [
+            "fx_m1_db_bars",
+            "fx_m1_raw_bars",
+            "fx_m1_rollups",
+            "fx_m1_snapshots",
+            "hourly_db_bars",
+            "hourly_raw_bars",
+            "hourly_rollups",
+            "hourly_snapshots",
+        ]
+    )
+    fx_raw = got["assets"]["fx_m1_raw_bars"]
+    assert fx_raw["group"] == "ohlcv_fx_m1"
+    dates = fx_raw["partitions"]["dimensions"]["date"]
+    assert (dates["cron"], dates["fmt"], dates["start"][:10]) == (
+        "0 0 * * 1-5",
+        "%Y-%m-%d",
+        "2020-01-01",
+    )
+    assert fx_raw["partitions"]["dimensions"]["symbol"] == {
+        "type": "dynamic",
+        "name": "fx_m1_symbols",
+    }
+    month = got["assets"]["hourly_snapshots"]["partitions"]["dimensions"]["date"]
+    assert (month["cron"], month["fmt"]) == ("0 0 1 * *", "%Y-%m")
+    assert sorted(set(got["jobs"]) - set(shipped["jobs"])) == [
+        "ohlcv_fx_m1_family",
+        "ohlcv_hourly_family",
+    ]
+    new_schedules = sorted(set(got["schedules"]) - set(shipped["schedules"]))
+    assert "fx_fx_m1" in new_schedules and "tokyo_equities_hourly" in new_schedules
+    assert len(new_schedules) == 6  # one per market and family
