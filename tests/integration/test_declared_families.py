@@ -6,7 +6,8 @@ year objects use), db bars, the rollups of the coarser timeframes and the Redis 
 check passing, the bars bit for bit the same in S3 and the database; the next month is a second
 object and leaves February's alone. A weekdays M1 family's partition keys (as Dagster lists
 them) hold no Saturday or Sunday, and its Monday key holds the FX session that opened on
-Sunday evening New York time.
+Sunday evening New York time. An hourly landing file of a declared family's symbol runs in
+that family, from the family's own start.
 """
 
 from __future__ import annotations
@@ -21,17 +22,21 @@ import pytest
 import yaml
 from dagster import DagsterInstance, instance_for_test, materialize
 
+from market_assets.composition import landing_store
 from market_assets.core.bars import from_arrow
 from market_assets.core.universe import DEFAULT_UNIVERSE_PATH, default_universe
 from market_assets.defs.ohlcv.family_assets import FamilyAssets, build_family_assets
 from market_assets.defs.ohlcv.partitions import family_partitions
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.snapshots import decode
+from market_assets.operations.landing import process_pending
 from resources.cache_keys import snapshot_key
 from resources.postgres import PostgresResource
 from resources.redis import RedisResource
 from resources.s3 import S3Resource
+from resources.sources.generator import GeneratorSource
 from resources.sources.resource import BarSourcesResource
+from tests.plugins.stores import DbTarget, store_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -168,3 +173,72 @@ def test_a_weekdays_m1_familys_keys_hold_no_weekend_and_monday_holds_sundays_ope
     assert len(bars) == 24 * 60
     assert pd.Timestamp(bars["ts"].iloc[0]) == pd.Timestamp("2024-03-10 21:00", tz="UTC")  # Sunday
     assert set(bars["session_date"]) == {dt.date(2024, 3, 11)}
+
+
+HOURLY_VENDOR = {
+    "hourly_fx": {
+        "timezone": "UTC",
+        "timeframe": "H1",
+        "columns": {"symbol": "pair", "timestamp": "time", **{c: c for c in PRICES}},
+    }
+}
+
+
+def test_an_hourly_file_lands_in_its_declared_family_from_the_familys_start(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: DagsterInstance,
+    db: DbTarget,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+) -> None:
+    """`landing process`'s service with a declared month family (H1 from 2018): the file's
+    January sessions run as one `2018-01|USDJPY` run of that family, the Friday before the
+    start is quarantined with the family's reason (the intraday family starts earlier here, so
+    only the family's own start refuses it)."""
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    for entry in document["instruments"]:
+        if entry["symbol"] == "USDJPY":
+            entry.update(base_timeframe="H1", source="landing", family="fx_h1")
+    document["families"] = [
+        {"name": "fx_h1", "bases": ["H1"], "grain": "month", "start": "2018-01-01"}
+    ]
+    path = tmp_path / "families.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    vendors = tmp_path / "vendors.yaml"
+    vendors.write_text(yaml.safe_dump({"version": 1, "vendors": HOURLY_VENDOR}), encoding="utf-8")
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(path))
+    monkeypatch.setenv("MARKET_ASSETS_LANDING_VENDORS", str(vendors))
+    monkeypatch.setenv("MARKET_ASSETS_INTRADAY_START", "2017-01-01")
+    for name, value in store_environment(db.writer_url, db.schema, redis_store, s3_store).items():
+        monkeypatch.setenv(name, str(value))
+    built = _family("fx_h1")
+    days = [dt.date(2017, 12, 29), *(dt.date(2018, 1, d) for d in range(1, 6))]  # Fri, Mon..Fri
+    bars = GeneratorSource().fetch_many([default_universe().get("USDJPY")], days)
+    assert set(bars["session_date"]) == set(days)
+    frame = pd.DataFrame({"pair": "USDJPY", "time": bars["ts"], **{c: bars[c] for c in PRICES}})
+    key = "landing/hourly_fx/USDJPY_H1.csv"
+    s3_store.client().put_object(
+        Bucket=s3_store.bucket, Key=s3_store.full_key(key), Body=frame.to_csv(index=False).encode()
+    )
+    claimed, runs = process_pending(
+        instance, [], landing_store(), postgres, (), {"fx_h1": built.assets}
+    )
+    assert [c.error for c in claimed] == [None]
+    assert [(built.family.date_key(r.window.start), r.success) for r in runs.runs] == [
+        ("2018-01", True)
+    ]
+    assert instance.get_dynamic_partitions("fx_h1_symbols") == ["USDJPY"]
+    assert "USDJPY" not in instance.get_dynamic_partitions("symbols")
+    january = "ohlcv/timeframe=H1/month=2018-01/symbol=USDJPY/bars.parquet"
+    assert [o.key for o in s3_store.list_objects("ohlcv/timeframe=H1/")] == [january]
+    stored = from_arrow(s3_store.read_many([january]))
+    assert sorted(set(stored["session_date"])) == days[1:]
+    assert len(stored) == 5 * 24
+    with postgres.connection() as conn:
+        reasons = conn.execute(
+            "SELECT DISTINCT reason FROM quarantine WHERE asset = 'landing' AND symbol = 'USDJPY'"
+        ).fetchall()
+        conn.rollback()
+    assert reasons == [("session before the start 2018-01-01 of family fx_h1",)]
