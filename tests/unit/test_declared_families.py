@@ -277,3 +277,38 @@ def test_the_24_7_day_boundary() -> None:
 
 def test_parse_families_of_nothing() -> None:
     assert parse_families(None) == ()
+
+
+def test_scale_scenario_with_declared_families() -> None:
+    """The table of docs/DESIGN.md ("Families declared in the universe file"), on 2026-12-01."""
+    today = dt.date(2026, 12, 1)
+    m1, h1 = (Timeframe.M1,), (Timeframe.H1,)
+    tokyo = Family(
+        "tokyo_m1", m1, DateGrain.DAY, dt.date(2024, 1, 1), "s", DayKeys.WEEKDAYS, "XTKS"
+    )
+    assert tokyo.keys(100, today) == 70_900
+    assert _weekdays(None, dt.date(2024, 1, 1)).keys(100, today) == 76_200
+    assert Family("t", m1, DateGrain.DAY, dt.date(2024, 1, 1), "s").keys(100, today) == 106_600
+    assert _weekdays(None, dt.date(2020, 1, 1)).keys(5, today) == 9_025
+    assert Family("c", h1, DateGrain.MONTH, dt.date(2018, 1, 1), "s").keys(3, today) == 324
+    assert len(tokyo.excluded_days()) == 200
+    year = Family("y", m1, DateGrain.DAY, dt.date(2025, 1, 1), "s", DayKeys.WEEKDAYS, "XTKS")
+    assert len(year.date_keys(dt.date(2025, 12, 31))) == 243  # growth per symbol and year
+    assert tokyo.keys(141, today) < 100_000 < tokyo.keys(142, today)
+
+
+def test_the_readme_example_loads() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Asset families of your own") :]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example is not None
+    universe = parse_universe({"version": 1, **yaml.safe_load(example.group(1))})
+    assert {i.symbol: i.family.name for i in universe} == {
+        "7203": "tokyo_m1",
+        "BTCUSD": "crypto_h1",
+    }
