@@ -29,6 +29,7 @@ from market_assets.defs.ohlcv.family_assets import FamilyAssets, build_family_as
 from market_assets.defs.ohlcv.partitions import family_partitions
 from market_assets.ohlcv.bar_reads import read_bars
 from market_assets.ohlcv.snapshots import decode
+from market_assets.operations.backfill import run_family_backfill
 from market_assets.operations.landing import process_pending
 from resources.cache_keys import snapshot_key
 from resources.postgres import PostgresResource
@@ -242,3 +243,32 @@ def test_an_hourly_file_lands_in_its_declared_family_from_the_familys_start(
         ).fetchall()
         conn.rollback()
     assert reasons == [("session before the start 2018-01-01 of family fx_h1",)]
+
+
+def test_a_backfill_of_a_weekdays_family_over_a_weekend(
+    monkeypatch: pytest.MonkeyPatch,
+    instance: DagsterInstance,
+    db: DbTarget,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+) -> None:
+    """`backfill --family fx_m1`'s service from a Saturday to a Monday: one run over the
+    family's keys in that range (Monday only: no weekend key), its session stored."""
+    for name, value in store_environment(db.writer_url, db.schema, redis_store, s3_store).items():
+        monkeypatch.setenv(name, str(value))
+    built = _family("fx_m1")
+    outcomes = run_family_backfill(
+        instance,
+        built.assets,
+        built.family,
+        dt.date(2024, 3, 9),
+        dt.date(2024, 3, 11),
+        ["EURUSD", "7203"],  # 7203 is another family's: skipped
+    )
+    assert [(w.start, w.end, w.first_symbol, ok) for w, ok in outcomes] == [
+        (dt.date(2024, 3, 11), dt.date(2024, 3, 11), "EURUSD", True)
+    ]
+    assert [o.key for o in s3_store.list_objects("ohlcv/timeframe=M1/")] == [
+        "ohlcv/timeframe=M1/date=2024-03-11/symbol=EURUSD/bars.parquet"
+    ]
