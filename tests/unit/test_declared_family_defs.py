@@ -131,3 +131,27 @@ print(json.dumps(describe(defs), default=str))
     new_schedules = sorted(set(got["schedules"]) - set(shipped["schedules"]))
     assert "fx_fx_m1" in new_schedules and "tokyo_equities_hourly" in new_schedules
     assert len(new_schedules) == 6  # one per market and family
+
+
+def test_a_declared_familys_schedule_requests_the_key_holding_the_session() -> None:
+    from market_assets.defs.ohlcv.daily_schedules import period_run_requests
+
+    fx = ["EURUSD", "USDJPY"]
+    requests = period_run_requests(FAMILIES["month"])(
+        "FX24X5", dt.date(2024, 2, 29), fx, fx, "fx_hourly"
+    )
+    assert [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in requests
+    ] == [("2024-02|EURUSD", "2024-02|USDJPY")]
+    weekdays = period_run_requests(FAMILIES["weekdays"])(
+        "FX24X5", dt.date(2024, 3, 11), fx, fx, "fx_fx_m1"
+    )
+    assert [r.tags["dagster/asset_partition_range_start"] for r in weekdays] == [
+        "2024-03-11|EURUSD"
+    ]
+    # a weekday that is no key of a pinned family (Tokyo's 2 January) requests nothing
+    tokyo = period_run_requests(FAMILIES["pinned"])(
+        "XTKS", dt.date(2024, 1, 2), ["7203"], ["7203"], "tokyo_equities_tokyo_m1"
+    )
+    assert tokyo == []
