@@ -30,6 +30,14 @@ FAMILIES = {
         "tokyo_m1", (Timeframe.M1,), DateGrain.DAY, START, "t_symbols", DayKeys.WEEKDAYS, "XTKS"
     ),
     "month": Family("hourly", (Timeframe.H1,), DateGrain.MONTH, dt.date(2018, 1, 1), "h_symbols"),
+    # starts that are no key: a Saturday, a Tokyo holiday, the middle of a month
+    "from_saturday": Family(
+        "sat", (Timeframe.M1,), DateGrain.DAY, dt.date(2024, 1, 6), "s", DayKeys.WEEKDAYS
+    ),
+    "from_holiday": Family(
+        "hol", (Timeframe.M1,), DateGrain.DAY, dt.date(2024, 1, 2), "s", DayKeys.WEEKDAYS, "XTKS"
+    ),
+    "from_mid_month": Family("mid", (Timeframe.H1,), DateGrain.MONTH, dt.date(2018, 1, 15), "s"),
 }
 
 
