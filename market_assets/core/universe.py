@@ -417,14 +417,8 @@ _INSTRUMENT_KEYS = {
     "family",
 }
 _DEFAULT_KEYS = {"base_timeframe", "source", "active"}
-_NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {
-    "symbol",
-    "name",
-    "vendors",
-    "start_price",
-    "active",
-    "family",
-}
+_NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {"symbol", "name", "vendors", "start_price", "active"}
+_NEW_EQUITY_KEYS -= {"family"}  # companies the master adds join the built-in family of the base
 
 
 def _check_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:

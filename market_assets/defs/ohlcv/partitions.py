@@ -69,12 +69,3 @@ PARTITIONS_BY_FAMILY = {
     DAILY_FAMILY.name: daily_bar_partitions,
     **{f.name: family_partitions(f) for f in DECLARED_FAMILIES},
 }
-FAMILIES = {f.name: f for f in (INTRADAY_FAMILY, DAILY_FAMILY, *DECLARED_FAMILIES)}
-
-
-def family_of_set(symbols_set: str) -> Family:
-    """The family whose dynamic partitions set is `symbols_set` (KeyError if none)."""
-    for family in FAMILIES.values():
-        if family.symbols_set == symbols_set:
-            return family
-    raise KeyError(symbols_set)
