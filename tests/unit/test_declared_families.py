@@ -214,6 +214,17 @@ CASES = [
         (ALWAYS_OPEN, FX24X5, "XTKS", "XLON"),
         (dt.date(2018, 1, 1), dt.date(2025, 12, 31)),
     ),
+    (  # the built-in daily family's grain, for comparison
+        Family(
+            "year_d1",
+            (Timeframe.D1, Timeframe.W1, Timeframe.MN1),
+            DateGrain.YEAR,
+            dt.date(2004, 1, 1),
+            "s",
+        ),
+        ("XNYS", "XTKS", ALWAYS_OPEN),
+        (dt.date(2004, 1, 1), dt.date(2025, 12, 31)),
+    ),
 ]
 TODAY = dt.date(2026, 1, 1)
 
