@@ -272,3 +272,30 @@ def test_a_backfill_of_a_weekdays_family_over_a_weekend(
     assert [o.key for o in s3_store.list_objects("ohlcv/timeframe=M1/")] == [
         "ohlcv/timeframe=M1/date=2024-03-11/symbol=EURUSD/bars.parquet"
     ]
+
+
+def test_a_24_7_members_schedule_requests_the_month_of_yesterdays_utc_session(
+    instance: DagsterInstance, postgres: PostgresResource
+) -> None:
+    """00:15 UTC on 1 March: the 24/7 session of 29 February has closed; its month is
+    requested for the family's registered 24/7 symbols."""
+    from dagster import build_schedule_context
+
+    from market_assets.defs.ohlcv.daily_schedules import family_schedules
+
+    built = _family("hourly")
+    [schedule] = [s for s in family_schedules(built) if s.name == "cal_24_7_hourly"]
+    when = dt.datetime(2024, 3, 1, 0, 15, tzinfo=dt.UTC)
+
+    def tick() -> list:  # type: ignore[type-arg]
+        with build_schedule_context(
+            instance=instance, scheduled_execution_time=when, resources={"postgres": postgres}
+        ) as context:
+            return list(schedule(context))
+
+    [skip] = tick()
+    assert "no active 24/7 hourly-family symbol is registered" in str(skip.skip_message)
+    instance.add_dynamic_partitions("hourly_symbols", ["BTCUSD"])
+    [request] = tick()
+    assert request.tags["dagster/asset_partition_range_start"] == "2024-02|BTCUSD"
+    assert request.tags["dagster/asset_partition_range_end"] == "2024-02|BTCUSD"

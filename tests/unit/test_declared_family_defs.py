@@ -138,7 +138,8 @@ print(json.dumps(describe(defs), default=str))
     ]
     new_schedules = sorted(set(got["schedules"]) - set(shipped["schedules"]))
     assert "fx_fx_m1" in new_schedules and "tokyo_equities_hourly" in new_schedules
-    assert len(new_schedules) == 6  # one per market and family
+    assert "cal_24_7_hourly" in new_schedules  # BTCUSD's 24/7: after midnight UTC
+    assert len(new_schedules) == 7  # one per market and family, and the 24/7 one
 
 
 def test_a_declared_familys_schedule_requests_the_key_holding_the_session() -> None:

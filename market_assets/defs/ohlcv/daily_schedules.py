@@ -7,10 +7,12 @@ registered symbols, as the intraday schedules batch): its object is rewritten wi
 session and the database and Redis follow. A family declared in the universe file gets the
 same per market (`<market>_<family>`), for the period of its grain holding the session; a
 market whose calendar its members cannot have (a weekdays family and a weekend calendar) is
-no different: its symbols are never in the family, so the schedule skips.
+no different: its symbols are never in the family, so the schedule skips. Its instruments on
+other calendars (24/7, XLON, ...) get a schedule per calendar after midnight UTC.
 """
 
 import datetime as dt
+import re
 
 from dagster import RunRequest, ScheduleDefinition
 
@@ -68,11 +70,45 @@ DAILY_SCHEDULES = [
 ]
 
 
+# Calendars other than the three markets' (24/7, XLON, ...): every session of every calendar
+# closes by midnight UTC of its date (24/7 exactly then), so a tick at 00:15 UTC requests the
+# session dated the UTC day before.
+OTHER_CALENDAR_CRON = "15 0 * * *"
+
+
+def _calendar_slug(calendar: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", calendar.lower()).strip("_")
+    return slug if slug[:1].isalpha() else f"cal_{slug}"
+
+
 def family_schedules(built: FamilyAssets) -> list[ScheduleDefinition]:
-    """A declared family's schedule per market (`tokyo_equities_<family>`, ...)."""
+    """A declared family's schedule per market (`tokyo_equities_<family>`, ...), and one per
+    other calendar its instruments trade on (`xlon_<family>`, `cal_24_7_<family>`), at 00:15
+    UTC for the previous UTC day's session."""
     family = built.family
     period = family.grain.value
-    return [
+    markets = {calendar for _, calendar, _, _ in MARKETS}
+    others = sorted(
+        {i.calendar for i in default_universe() if i.declared_family == family} - markets
+    )
+    cron = OTHER_CALENDAR_CRON
+    extra = [
+        market_schedule(
+            f"{_calendar_slug(calendar)}_{family.name}",
+            calendar,
+            cron,
+            "UTC",
+            job=built.job,
+            symbols_set=family.symbols_set,
+            run_requests=period_run_requests(family),
+            description=f"The {period} holding the previous UTC day's {calendar} session of"
+            f" the {family.name} family's symbols ({cron} UTC).",
+            symbol_kind=f"{family.name}-family symbol",
+            session_lag_days=1,
+        )
+        for calendar in others
+    ]
+    return extra + [
         market_schedule(
             name.replace("_daily", f"_{family.name}"),
             calendar,
