@@ -164,3 +164,29 @@ def test_a_declared_familys_schedule_requests_the_key_holding_the_session() -> N
         "XTKS", dt.date(2024, 1, 2), ["7203"], ["7203"], "tokyo_equities_tokyo_m1"
     )
     assert tokyo == []
+
+
+def test_on_a_pinned_calendars_holiday_dagster_already_lists_the_next_session() -> None:
+    """`end_offset=1` counts windows: on a weekday holiday of the pinned calendar (and the
+    weekend after an excluded Friday) the window after the last complete one is the next
+    session's, so Dagster lists it a day or days early (2025-01-06 from 31 December). Such a key
+    run early expands to no session (runs clip to today) and the schedule after that session's
+    close runs it; on every other day the keys are exactly the family's."""
+    family = FAMILIES["pinned"]
+    dates = date_partitions(family)
+    early = []
+    day = dt.date(2024, 12, 20)
+    while day <= dt.date(2025, 1, 20):
+        now = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
+        got, want = dates.get_partition_keys(current_time=now), family.date_keys(day)
+        if got != want:
+            assert not family.has_key(day), day
+            following = next(
+                d for d in family.date_keys(day + dt.timedelta(days=9)) if d > str(day)
+            )
+            assert got == [*want, following], day
+            early.append(day)
+        day += dt.timedelta(days=1)
+    assert dt.date(2024, 12, 31) in early and dt.date(2025, 1, 13) in early  # New Year, Seijin
+    assert dt.date(2024, 12, 28) not in early  # an ordinary weekend
+    assert family.sessions("2025-01-06", "XTKS", until=dt.date(2025, 1, 3)) == []
