@@ -299,3 +299,18 @@ def test_a_24_7_members_schedule_requests_the_month_of_yesterdays_utc_session(
     [request] = tick()
     assert request.tags["dagster/asset_partition_range_start"] == "2024-02|BTCUSD"
     assert request.tags["dagster/asset_partition_range_end"] == "2024-02|BTCUSD"
+
+
+def test_freshness_checks_keep_a_declared_familys_symbols(
+    instance: DagsterInstance, postgres: PostgresResource
+) -> None:
+    """A symbol moved to a declared family left the `symbols` set, not its market's freshness
+    deadline: the checks' symbols include the declared families' sets."""
+    from market_assets.defs.ohlcv.freshness_checks import scheduled_registered_symbols
+    from market_assets.quality.freshness import market_symbols
+
+    instance.add_dynamic_partitions("symbols", ["USDJPY"])
+    assert "EURUSD" not in scheduled_registered_symbols(instance, postgres)
+    instance.add_dynamic_partitions("fx_m1_symbols", ["EURUSD"])
+    wanted = scheduled_registered_symbols(instance, postgres)
+    assert set(market_symbols(wanted, "FX24X5")) == {"USDJPY", "EURUSD"}
