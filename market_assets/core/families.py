@@ -50,9 +50,10 @@ DAILY_SYMBOLS_PARTITIONS = "daily_symbols"
 DEFAULT_DAILY_START = "2000-01-01"
 EARLIEST_START = dt.date(1990, 1, 1)  # no calendar of the project reaches further back
 WEEKDAY_CRON = "0 0 * * 1-5"  # a weekdays family's date keys: Monday..Friday, midnight UTC
-# Names a declared family may not take: the built-ins, and `bar` (its `bar_rollups` and
-# `bar_snapshots` would be the intraday family's asset keys).
-RESERVED_NAMES = frozenset({INTRADAY, DAILY, "bar"})
+# Names a declared family may not take: the built-ins, `bar` (its `bar_rollups` and
+# `bar_snapshots` would be the intraday family's asset keys) and `year` (its schedules would be
+# the daily family's, `tokyo_equities_year`).
+RESERVED_NAMES = frozenset({INTRADAY, DAILY, "bar", "year"})
 _FAMILY_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,29}")
 
 

@@ -116,6 +116,7 @@ def test_the_shipped_universe_declares_none() -> None:
         (FX, [*FAMILIES, FAMILIES[0]], "families[3]: field name 'fx_m1' is declared twice"),
         (FX, [{**FAMILIES[0], "name": "daily"}], "families[0]: field name 'daily' is reserved"),
         (FX, [{**FAMILIES[0], "name": "bar"}], "field name 'bar' is reserved"),
+        (FX, [{**FAMILIES[0], "name": "year"}], "field name 'year' is reserved"),
         (FX, [{**FAMILIES[0], "name": "Fx-M1"}], "families[0]: field name 'Fx-M1' must be"),
         (FX, [{**FAMILIES[0], "bases": ["M2"]}], "families[0] (fx_m1): field bases: 'M2'"),
         (FX, [{**FAMILIES[0], "bases": []}], "field bases must be a non-empty list"),
