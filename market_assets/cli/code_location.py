@@ -13,7 +13,7 @@ from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGra
 from market_assets.core.names import DAILY_ASSET_NAMES, MASTER_ASSET_NAMES, OHLCV_ASSET_NAMES
 
 
-def _resolve(names: tuple[str, ...]) -> list[AssetsDefinition]:
+def _resolve(names: tuple[str, ...], optional: bool = False) -> list[AssetsDefinition]:
     """The definitions as the domains declared them, without the code location's resources.
 
     `Definitions.resolve_assets_def` returns the assets with the resources bound, and
@@ -28,6 +28,8 @@ def _resolve(names: tuple[str, ...]) -> list[AssetsDefinition]:
             by_key.update(dict.fromkeys(item.keys, item))
     found: list[AssetsDefinition] = []
     for name in names:
+        if optional and AssetKey(name) not in by_key:
+            continue
         assets_def = by_key[AssetKey(name)]
         if assets_def not in found:  # one definition may hold several keys
             found.append(assets_def)
@@ -42,6 +44,18 @@ def ohlcv_assets() -> list[AssetsDefinition]:
 def daily_assets() -> list[AssetsDefinition]:
     """The daily family's daily_raw_bars, daily_db_bars and daily_snapshots, in order."""
     return _resolve(DAILY_ASSET_NAMES)
+
+
+def declared_family_assets() -> dict[str, list[AssetsDefinition]]:
+    """Each family declared in the universe file: its raw bars, db bars, rollups (when it has
+    them) and snapshots, in order, by family name."""
+    from market_assets.core.universe import default_universe
+
+    suffixes = ("raw_bars", "db_bars", "rollups", "snapshots")
+    return {
+        f.name: _resolve(tuple(f"{f.name}_{s}" for s in suffixes), optional=True)
+        for f in default_universe().families
+    }
 
 
 def master_assets() -> list[AssetsDefinition]:

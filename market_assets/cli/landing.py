@@ -158,7 +158,11 @@ def retry(
     line, and exit status 1."""
     from dagster import DagsterInstance
 
-    from market_assets.cli.code_location import daily_assets, ohlcv_assets
+    from market_assets.cli.code_location import (
+        daily_assets,
+        declared_family_assets,
+        ohlcv_assets,
+    )
     from market_assets.composition import landing_store, postgres_resource
     from market_assets.operations.landing import retry_file
 
@@ -166,7 +170,13 @@ def retry(
     try:
         with DagsterInstance.get() as instance:
             rescan, runs = retry_file(
-                instance, ohlcv_assets(), landing_store(), postgres, key, daily_assets()
+                instance,
+                ohlcv_assets(),
+                landing_store(),
+                postgres,
+                key,
+                daily_assets(),
+                declared_family_assets(),
             )
     finally:
         postgres.close()
@@ -192,7 +202,11 @@ def process() -> None:
     file was rejected or a run failed."""
     from dagster import DagsterInstance
 
-    from market_assets.cli.code_location import daily_assets, ohlcv_assets
+    from market_assets.cli.code_location import (
+        daily_assets,
+        declared_family_assets,
+        ohlcv_assets,
+    )
     from market_assets.composition import landing_store, postgres_resource
     from market_assets.operations.landing import process_pending
 
@@ -200,7 +214,12 @@ def process() -> None:
     try:
         with DagsterInstance.get() as instance:
             claimed, runs = process_pending(
-                instance, ohlcv_assets(), landing_store(), postgres, daily_assets()
+                instance,
+                ohlcv_assets(),
+                landing_store(),
+                postgres,
+                daily_assets(),
+                declared_family_assets(),
             )
     finally:
         postgres.close()

@@ -36,8 +36,9 @@ def backfill(
     family: Annotated[
         str,
         typer.Option(
-            help="Asset family: intraday (M1..H4 bases, by day) or daily (D1, W1, MN1 bases, by"
-            " year; runs here, as with --in-process)."
+            help="Asset family: intraday (M1..H4 bases, by day), daily (D1, W1, MN1 bases, by"
+            " year) or one declared in the universe file (`families:`); all but intraday run"
+            " here, as with --in-process."
         ),
     ] = "intraday",
 ) -> None:
@@ -45,10 +46,14 @@ def backfill(
     queue, limits and retries apply), or run here in a few batched runs with --in-process."""
     from dagster import DagsterInstance
 
-    if family not in ("intraday", "daily"):
-        raise typer.BadParameter(f"family must be intraday or daily, got {family[:20]!r}")
-    if family == "daily":
-        _backfill_daily(dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols)
+    from market_assets.core.universe import default_universe
+
+    declared = [f.name for f in default_universe().families]
+    if family not in ("intraday", "daily", *declared):
+        known = ", ".join(["intraday", "daily", *declared])
+        raise typer.BadParameter(f"family must be one of {known}, got {family[:20]!r}")
+    if family != "intraday":
+        _backfill_daily(dt.date.fromisoformat(start), dt.date.fromisoformat(end), symbols, family)
         return
     if not in_process:
         _backfill_through_daemon(
@@ -80,19 +85,25 @@ def backfill(
         raise typer.Exit(1)
 
 
-def _backfill_daily(start: dt.date, end: dt.date, chosen: list[str] | None) -> None:
-    """The daily family's years x symbols, in this process (the daemon path is intraday's)."""
+def _backfill_daily(
+    start: dt.date, end: dt.date, chosen: list[str] | None, name: str = "daily"
+) -> None:
+    """The daily family's years x symbols (or a declared family's date keys x symbols), in
+    this process (the daemon path is intraday's)."""
     from dagster import DagsterInstance
 
-    from market_assets.cli.code_location import daily_assets
+    from market_assets.cli.code_location import daily_assets, declared_family_assets
     from market_assets.cli.progress import partition_progress
     from market_assets.core.families import daily_family
+    from market_assets.core.universe import default_universe
     from market_assets.operations.backfill import run_family_backfill
 
-    fam = daily_family()
+    declared = {f.name: f for f in default_universe().families}
+    fam = declared.get(name) or daily_family()
+    assets = declared_family_assets()[name] if name in declared else daily_assets()
     with DagsterInstance.get() as instance, partition_progress(console, "backfill") as bar:
         outcomes = run_family_backfill(
-            instance, daily_assets(), fam, start, end, _symbols(chosen), progress=bar
+            instance, assets, fam, start, end, _symbols(chosen), progress=bar
         )
     for window, ok in outcomes:
         mark = "[green]ok[/]" if ok else "[red]failed[/]"
@@ -102,7 +113,7 @@ def _backfill_daily(start: dt.date, end: dt.date, chosen: list[str] | None) -> N
         )
     console.print(f"{len(outcomes)} runs")
     if not outcomes:
-        console.print("no symbol of the daily family among the chosen ones")
+        console.print(f"no symbol of the {fam.name} family among the chosen ones")
     if not all(ok for _, ok in outcomes):
         raise typer.Exit(1)
 

@@ -31,7 +31,7 @@ import yaml
 
 from market_assets.core import settings
 from market_assets.core.calendars import is_calendar, unknown_calendar
-from market_assets.core.families import Family, family_for
+from market_assets.core.families import Family, FamilyError, family_for, parse_families
 from market_assets.core.identifiers import InvalidIdentifierError, describe, validate_symbol
 from market_assets.core.quality_config import QualityConfig, QualityConfigError, parse_quality
 from market_assets.core.timeframes import ALL_TIMEFRAMES, Timeframe
@@ -107,6 +107,9 @@ class Instrument:
     # schedules stay inside them; data outside is kept, never asked for.
     listed: dt.date | None = None
     delisted: dt.date | None = None
+    # A family declared in the universe file (`family: <name>`); None: the built-in family of
+    # the base. Set by the file's parser, which resolves the name.
+    declared_family: Family | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -176,6 +179,17 @@ class Instrument:
         object.__setattr__(self, "vendor_symbols", MappingProxyType(vendors))
         if not isinstance(self.active, bool):
             raise UniverseError(f"{where}: active must be true or false")
+        fam = self.declared_family
+        if fam is not None:
+            if not fam.carries(tf):
+                raise UniverseError(
+                    f"{where}: family {fam.name} does not carry base_timeframe {tf} (its bases"
+                    f" are {', '.join(fam.bases)})"
+                )
+            try:
+                fam.check_calendar(self.calendar)
+            except FamilyError as exc:
+                raise UniverseError(f"{where}: family: {exc}") from None
         for label in ("listed", "delisted"):
             object.__setattr__(self, label, _iso_date(getattr(self, label), f"{where}: {label}"))
         if self.listed and self.delisted and self.delisted < self.listed:
@@ -205,9 +219,10 @@ class Instrument:
 
     @property
     def family(self) -> Family:
-        """The asset family of the instrument's base (intraday for M1..H4, daily for D1..MN1):
-        its partitions live in that family's assets and symbols set only."""
-        return family_for(self.base_timeframe)
+        """The family the file names for the instrument, else the built-in family of its base
+        (intraday for M1..H4, daily for D1..MN1): its partitions live in that family's assets
+        and symbols set only."""
+        return self.declared_family or family_for(self.base_timeframe)
 
     def vendor_symbol(self, vendor: str) -> str | None:
         """The vendor's spelling, falling back to derivable ones (J-Quants 5-char codes)."""
@@ -308,6 +323,7 @@ class Universe:
     )
     quality: QualityConfig = field(default_factory=QualityConfig, hash=False)
     rules: tuple[Rule, ...] = ()
+    families: tuple[Family, ...] = ()  # declared in the file (`families:`), built-ins not here
     _by_symbol: Mapping[str, Instrument] = field(init=False, repr=False, hash=False)
     _by_vendor: Mapping[tuple[str, str], Instrument] = field(init=False, repr=False, hash=False)
 
@@ -337,6 +353,7 @@ class Universe:
             "new_equity": dict(self.new_equity),
             "quality": self.quality,
             "rules": self.rules,
+            "families": self.families,
         }
         return (_rebuild, (Universe, state))
 
@@ -533,8 +550,11 @@ _INSTRUMENT_KEYS = {
     "active",
     "listed",
     "delisted",
+    "family",
 }
 _DEFAULT_KEYS = {"base_timeframe", "source", "active"}
+# Companies the master adds (new_equity, rules) carry no listing dates and join the built-in
+# family of their base.
 _NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {
     "symbol",
     "name",
@@ -543,6 +563,7 @@ _NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {
     "active",
     "listed",
     "delisted",
+    "family",
 }
 
 
@@ -552,7 +573,12 @@ def _check_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None
         raise UniverseError(f"{where}: unknown keys {unknown}; allowed are {sorted(allowed)}")
 
 
-def _instrument_from_entry(entry: Any, defaults: Mapping[str, Any], index: int) -> Instrument:
+def _instrument_from_entry(
+    entry: Any,
+    defaults: Mapping[str, Any],
+    index: int,
+    families: Mapping[str, Family] = MappingProxyType({}),
+) -> Instrument:
     where = f"instruments[{index}]"
     if not isinstance(entry, dict):
         raise UniverseError(f"{where}: expected a mapping, got {describe(entry)}")
@@ -579,6 +605,15 @@ def _instrument_from_entry(entry: Any, defaults: Mapping[str, Any], index: int) 
         )
     if "tick_size" not in spec:
         spec["tick_size"] = default_tick_size(InstrumentKind(kind), str(spec["currency"]))
+    if "family" in spec:
+        name = spec.pop("family")
+        if not isinstance(name, str) or name not in families:
+            declared = sorted(families) or "none"
+            raise UniverseError(
+                f"{where}: family {describe(name)} is not declared in `families:` (declared:"
+                f" {declared}); leave it out for the built-in family of the base"
+            )
+        spec["declared_family"] = families[name]
     try:
         return Instrument(vendor_symbols=vendors, **spec)
     except UniverseError as exc:
@@ -594,7 +629,7 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
             raise UniverseError("the document must be a mapping with an 'instruments' list")
         _check_keys(
             data,
-            {"version", "defaults", "new_equity", "rules", "instruments", "quality"},
+            {"version", "defaults", "new_equity", "rules", "instruments", "quality", "families"},
             "top level",
         )
         if data.get("version", 1) != 1:
@@ -608,7 +643,14 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
         entries = data.get("instruments")
         if not isinstance(entries, list) or not entries:
             raise UniverseError("'instruments' must be a non-empty list")
-        instruments = tuple(_instrument_from_entry(e, defaults, i) for i, e in enumerate(entries))
+        try:
+            declared = parse_families(data.get("families"))
+        except FamilyError as exc:
+            raise UniverseError(str(exc)) from None
+        by_name = {f.name: f for f in declared}
+        instruments = tuple(
+            _instrument_from_entry(e, defaults, i, by_name) for i, e in enumerate(entries)
+        )
         try:
             quality = parse_quality(data.get("quality"))
         except QualityConfigError as exc:
@@ -620,6 +662,7 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
             new_equity=MappingProxyType(new_equity),
             quality=quality,
             rules=rules,
+            families=declared,
         )
     except UniverseError as exc:
         raise UniverseError(f"{origin}: {exc}") from None

@@ -17,7 +17,7 @@ from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, m
 
 from market_assets.composition import definitions_resources
 from market_assets.core.families import Family
-from market_assets.core.names import DAILY_RAW_BARS, RAW_BARS
+from market_assets.core.names import RAW_BARS
 from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.run_plan import RunWindow, plan_runs
 from market_assets.masters.registration import add_symbol_partitions
@@ -107,10 +107,12 @@ def run_family_backfill(
     add_symbol_partitions(instance, chosen)
     registered = list(instance.get_dynamic_partitions(family.symbols_set))
     mine = [s for s in chosen if s in set(registered)]
-    first = family.grain.period(family.date_key(max(start, family.start)))[0]
-    last = family.grain.period(family.date_key(end))[0]
-    windows = plan_runs(first, last, mine, registered, (last - first).days + 1) if mine else []
-    periods = family.grain.count(first, last)
+    # The family's keys whose periods meet start..end (a weekdays family has none on weekends).
+    keys = [k for k in family.date_keys(end) if family.period(k)[1] >= start]
+    first, last = (family.period(keys[0])[0], family.period(keys[-1])[0]) if keys else (start, end)
+    span = (last - first).days + 1
+    windows = plan_runs(first, last, mine, registered, span) if mine and keys else []
+    periods = len(keys)
 
     def size(w: RunWindow) -> int:
         return periods * (registered.index(w.last_symbol) - registered.index(w.first_symbol) + 1)
@@ -128,7 +130,7 @@ def run_family_backfill(
             raise_on_error=False,
         )
         outcomes.append((window, result.success))
-        rows = metadata_rows(materialization_metadata(result), DAILY_RAW_BARS)
+        rows = metadata_rows(materialization_metadata(result), f"{family.name}_raw_bars")
         label = f"{family.date_key(window.start)}..{family.date_key(window.end)} x "
         label += f"{window.first_symbol}..{window.last_symbol}"
         report(progress, Step(label, size(window), total, rows, ok=result.success))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagster import AssetsDefinition, DagsterInstance, materialize
@@ -90,10 +90,13 @@ def materialise_partitions(
     assets: Sequence[AssetsDefinition],
     partitions: Iterable[tuple[dt.date, str]],
     daily_assets: Sequence[AssetsDefinition] = (),
+    family_assets: Mapping[str, Sequence[AssetsDefinition]] | None = None,
 ) -> LandingRuns:
     """Exactly these (session_date, symbol) partitions, one run per date and symbol block; a
     daily-base symbol's sessions run in the daily family (`daily_assets`), one run per year
-    and block of symbols (without them those sessions are left to the landing sensor)."""
+    and block of symbols, and a symbol of a family declared in the universe file in that
+    family (`family_assets`, by family name), one run per date key and block (without them
+    those sessions are left to the landing sensor)."""
     touched: dict[str, set[dt.date]] = defaultdict(set)
     for day, symbol in partitions:
         touched[symbol].add(day)
@@ -101,8 +104,11 @@ def materialise_partitions(
         return LandingRuns()
     register_symbols(instance, sorted(touched))
     family = daily_family()
-    daily = {s: d for s, d in touched.items() if symbols_set_of(s) == family.symbols_set}
-    intraday = {s: d for s, d in touched.items() if s not in daily}
+    by_set: dict[str, dict[str, set[dt.date]]] = defaultdict(dict)
+    for symbol, days in touched.items():
+        by_set[symbols_set_of(symbol)][symbol] = days
+    daily = by_set.pop(family.symbols_set, {})
+    intraday = by_set.pop(SYMBOLS_PARTITIONS, {})
     outcome = LandingRuns(other_sources=_other_sources(touched))
     plans: list[tuple[Sequence[AssetsDefinition], RunWindow, dict[str, str]]] = []
     registered = list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
@@ -112,6 +118,14 @@ def materialise_partitions(
         registered = list(instance.get_dynamic_partitions(family.symbols_set))
         for window in plan_touched_periods(family, daily, registered):
             plans.append((daily_assets, window, window.range_tags(family)))
+    declared = {f.symbols_set: f for f in default_universe().families}
+    for name, members in sorted(by_set.items()):
+        own = declared.get(name)
+        if own is None or own.name not in (family_assets or {}):
+            continue
+        registered = list(instance.get_dynamic_partitions(name))
+        for window in plan_touched_periods(own, members, registered):
+            plans.append((family_assets[own.name], window, window.range_tags(own)))  # type: ignore[index]
     for run_assets, window, tags in plans:
         result = materialize(
             run_assets,
@@ -140,6 +154,7 @@ def process_pending(
     store: FileStore,
     postgres: PostgresResource,
     daily_assets: Sequence[AssetsDefinition] = (),
+    family_assets: Mapping[str, Sequence[AssetsDefinition]] | None = None,
 ) -> tuple[list[Claimed], LandingRuns]:
     """Claim every pending version (as the sensor does) and materialise their partitions."""
     files = discover_new_files(store, postgres, LANDING_PREFIX)
@@ -157,7 +172,11 @@ def process_pending(
             if c.error is not None:
                 record_files(conn, [c.file], "rejected", error=c.error, scan=False)
     runs = materialise_partitions(
-        instance, assets, (p for c in claimed for p in c.partitions), daily_assets
+        instance,
+        assets,
+        (p for c in claimed for p in c.partitions),
+        daily_assets,
+        family_assets,
     )
     return claimed, runs
 
@@ -173,6 +192,7 @@ def retry_file(
     postgres: PostgresResource,
     key: str,
     daily_assets: Sequence[AssetsDefinition] = (),
+    family_assets: Mapping[str, Sequence[AssetsDefinition]] | None = None,
 ) -> tuple[Rescan, LandingRuns]:
     """Scan the file's current version again with the current mappings; materialise its
     partitions when it is readable now (nothing runs when it is still malformed)."""
@@ -186,4 +206,5 @@ def retry_file(
     rescan = rescan_file(postgres, file)
     if not rescan.processed:
         return rescan, LandingRuns()
-    return rescan, materialise_partitions(instance, assets, rescan.partitions, daily_assets)
+    runs = materialise_partitions(instance, assets, rescan.partitions, daily_assets, family_assets)
+    return rescan, runs

@@ -301,7 +301,7 @@ def _numeric(raw: pd.Series, column: str, issues: list[dict[str, Any]]) -> np.nd
 
 
 def _timestamps(
-    table: pd.DataFrame, spec: VendorSpec
+    table: pd.DataFrame, spec: VendorSpec, universe: Universe
 ) -> tuple[pd.DatetimeIndex, pd.Series, np.ndarray]:
     """UTC opening times (NaT where missing/unparseable/ambiguous/out of range), the vendor's
     date text, and a mask of the times outside the partitioned range."""
@@ -324,9 +324,8 @@ def _timestamps(
     if parsed.tz is None:
         parsed = parsed.tz_localize(spec.timezone, ambiguous="NaT", nonexistent="NaT")
     parsed = parsed.tz_convert("UTC")
-    first, last = _session_range(
-        spec.timeframe
-    )  # a bar may open the evening before its session's date
+    # a bar may open the evening before its session's date
+    first, last = _session_range(spec.timeframe, universe)
     lo = pd.Timestamp(first, tz="UTC") - pd.Timedelta(days=1)
     far = np.asarray(
         (parsed < lo) | (parsed >= pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1))
@@ -348,13 +347,17 @@ def _raw_times(table: pd.DataFrame, spec: VendorSpec, ts: pd.DatetimeIndex) -> n
     return parsed.where(parsed.notna(), raw).fillna("").to_numpy(dtype=object)
 
 
-def _session_range(timeframe: Timeframe | str) -> tuple[dt.date, dt.date]:
-    """The session dates a landing file may cover: the first partition of the family of the
-    file's timeframe (intraday from MARKET_ASSETS_INTRADAY_START, daily and coarser from
-    MARKET_ASSETS_DAILY_START) to tomorrow (UTC), so a vendor in a zone ahead of UTC is not
-    refused for a session that has begun there."""
+def _session_range(
+    timeframe: Timeframe | str, universe: Universe | None = None
+) -> tuple[dt.date, dt.date]:
+    """The session dates a landing file may cover: the first partition of the families that
+    carry the file's timeframe (intraday from MARKET_ASSETS_INTRADAY_START, daily and coarser
+    from MARKET_ASSETS_DAILY_START, a family declared in the universe file from its start; each
+    symbol is then held to its own family's start) to tomorrow (UTC), so a vendor in a zone
+    ahead of UTC is not refused for a session that has begun there."""
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    return family_for(timeframe).start, tomorrow
+    declared = [f.start for f in (universe.families if universe else ()) if f.carries(timeframe)]
+    return min([family_for(timeframe).start, *declared]), tomorrow
 
 
 def _dated_bars(
@@ -444,7 +447,7 @@ def scan_file(
         spelled = pd.Series([match.group("symbol")] * n, dtype="string")
     issues: list[dict[str, Any]] = []
     numbers = {f: _numeric(table[spec.columns[f]], f, issues) for f in _NUMERIC_FIELDS}
-    ts, date_text, far = _timestamps(table, spec)
+    ts, date_text, far = _timestamps(table, spec, universe)
     if spec.label == "close" and spec.timeframe.minutes:  # labelled by the close
         ts = ts - pd.Timedelta(minutes=spec.timeframe.minutes)
 
@@ -475,8 +478,17 @@ def scan_file(
                 date_text[undated], errors="coerce", format="mixed"
             ).values.astype("datetime64[D]")
     ts = pd.DatetimeIndex(pd.to_datetime(ts_ns, unit="ns", utc=True)).where(~nat)
-    lo, hi = (np.datetime64(d, "D") for d in _session_range(spec.timeframe))
+    lo, hi = (np.datetime64(d, "D") for d in _session_range(spec.timeframe, universe))
     far |= ~np.isnat(session) & ((session < lo) | (session > hi))
+    before_start: list[tuple[np.ndarray, str]] = []
+    for sym in sorted(set(symbol[known])):  # a declared family's symbol from its start
+        declared = universe.resolve(sym).declared_family
+        own = np.datetime64(declared.start, "D") if declared is not None else lo
+        if declared is not None and own > lo:
+            early = (symbol == sym) & ~np.isnat(session) & (session < own)
+            far |= early
+            text = f"session before the start {declared.start} of family {declared.name}"
+            before_start.append((early, text))
     session[far] = np.datetime64("NaT")
     dated = ~np.isnat(session)
 
@@ -506,6 +518,8 @@ def scan_file(
             "no usable timestamp or date, so no partition",
         ),
     )
+    for early, text in before_start:
+        reason = np.where(early, text, reason)
     left = ~assigned
     unassigned = pd.DataFrame(
         {

@@ -231,3 +231,44 @@ def test_a_daily_base_symbol_is_registered_in_the_daily_family_only(
         assert "AAPL" not in instance.get_dynamic_partitions("symbols")
         again, _ = _symbols_tick(instance, postgres, cursor)
         assert isinstance(again, SkipReason)
+
+
+def test_symbols_of_declared_families_join_their_own_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres: PostgresResource
+) -> None:
+    """With families declared in the universe file, each symbol joins its own family's set
+    (a D1 symbol still `daily_symbols`), none of them `symbols`, and none gets intraday runs."""
+    document = yaml.safe_load(DEFAULT_UNIVERSE_PATH.read_text(encoding="utf-8"))
+    document["families"] = [
+        {
+            "name": "fx_m1",
+            "bases": ["M1"],
+            "grain": "day",
+            "start": "2024-01-01",
+            "days": "weekdays",
+        },
+        {"name": "us_h1", "bases": ["H1"], "grain": "month", "start": "2024-01-01"},
+    ]
+    for entry in document["instruments"]:
+        if entry["symbol"] in ("EURUSD", "USDJPY"):
+            entry["family"] = "fx_m1"
+        elif entry["symbol"] == "AAPL":
+            entry.update(base_timeframe="H1", family="us_h1")
+        elif entry["symbol"] == "MSFT":
+            entry.update(base_timeframe="D1")
+    universe = tmp_path / "universe.yaml"
+    universe.write_text(yaml.safe_dump(document), encoding="utf-8")
+    monkeypatch.setenv("MARKET_ASSETS_UNIVERSE", str(universe))
+    moved = {"EURUSD", "USDJPY", "AAPL", "MSFT"}
+    with instance_for_test() as instance:
+        others = [s for s in default_universe().symbols() if s not in moved]
+        instance.add_dynamic_partitions("symbols", others)
+        result, cursor = _symbols_tick(instance, postgres)
+        assert isinstance(result, SensorResult)
+        assert list(result.run_requests or []) == []
+        assert instance.get_dynamic_partitions("fx_m1_symbols") == ["EURUSD", "USDJPY"]
+        assert instance.get_dynamic_partitions("us_h1_symbols") == ["AAPL"]
+        assert instance.get_dynamic_partitions("daily_symbols") == ["MSFT"]
+        assert moved.isdisjoint(instance.get_dynamic_partitions("symbols"))
+        again, _ = _symbols_tick(instance, postgres, cursor)
+        assert isinstance(again, SkipReason)

@@ -14,7 +14,8 @@ They are not blocking (a late market must not stop the others) and fail with ERR
 the names start with `freshness` so that the alerting sensor can pick their failures.
 
 Symbols checked: the scheduled ones (active company-master equities and the universe's other
-instruments) that are registered as partitions, as the market schedules choose them.
+instruments) that are registered as partitions, as the market schedules choose them (in the
+intraday family's set or a declared family's; the daily family's are not checked).
 """
 
 import datetime as dt
@@ -46,10 +47,14 @@ def utc_now() -> dt.datetime:
 def scheduled_registered_symbols(
     instance: DagsterInstance, postgres: PostgresResource
 ) -> list[str]:
-    """The symbols the market schedules choose that are registered as partitions (all markets)."""
+    """The symbols the market schedules choose that are registered as partitions (all markets):
+    in the intraday family's set, or in a family declared in the universe file (its symbols
+    left the intraday set, not the markets' deadlines)."""
     from market_assets.masters.registration import active_company_codes, scheduled_symbols
 
     registered = set(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
+    for family in default_universe().families:
+        registered.update(instance.get_dynamic_partitions(family.symbols_set))
     return [s for s in scheduled_symbols(active_company_codes(postgres)) if s in registered]
 
 

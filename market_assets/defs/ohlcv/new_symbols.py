@@ -19,6 +19,7 @@ import json
 
 from dagster import (
     DefaultSensorStatus,
+    DynamicPartitionsDefinition,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -106,14 +107,25 @@ def new_symbols_sensor(
     registered = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
     have = set(registered)
     scheduled = scheduled_symbols(active_company_codes(postgres))
-    # Daily-base symbols belong to the daily family's set (its year schedules fetch them).
-    daily = {s for s in set(scheduled) | set(activated) if symbols_set_of(s) != SYMBOLS_PARTITIONS}
-    daily_have = set(context.instance.get_dynamic_partitions(daily_symbols.name))
-    daily_missing = sorted(s for s in daily if s not in daily_have)
-    missing = [s for s in scheduled if s not in have and s not in daily]
-    new = sorted((set(missing) | set(activated)) - daily)
+    # Symbols of the other families (daily bases, families declared in the universe file)
+    # belong to their family's set (its period schedules fetch them): only registered here.
+    others: dict[str, list[str]] = {}
+    for s in sorted(set(scheduled) | set(activated)):
+        name = symbols_set_of(s)
+        if name != SYMBOLS_PARTITIONS:
+            others.setdefault(name, []).append(s)
+    elsewhere = {s for members in others.values() for s in members}
+    adds = []
+    for name in sorted(others):
+        have_there = set(context.instance.get_dynamic_partitions(name))
+        missing_there = [s for s in others[name] if s not in have_there]
+        if missing_there:
+            set_def = daily_symbols if name == daily_symbols.name else None
+            set_def = set_def or DynamicPartitionsDefinition(name=name)
+            adds.append(set_def.build_add_request(missing_there))
+    missing = [s for s in scheduled if s not in have and s not in elsewhere]
+    new = sorted((set(missing) | set(activated)) - elsewhere)
     new_cursor = json.dumps({"change_id": last_change})
-    adds = [daily_symbols.build_add_request(daily_missing)] if daily_missing else []
     if not new:
         if adds:
             return SensorResult(dynamic_partitions_requests=adds, cursor=new_cursor)

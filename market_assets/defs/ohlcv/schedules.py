@@ -65,11 +65,13 @@ def market_schedule(
     run_requests: RequestsFn,
     description: str,
     symbol_kind: str = "symbol",
+    session_lag_days: int = 0,
 ) -> ScheduleDefinition:
     """A market's schedule after its close: skip a day that is not a session, else request
     `run_requests` for the market's active symbols registered in `symbols_set` and listed on
     the day (the intraday family's sessions here, the daily family's current year in
-    daily_schedules.py)."""
+    daily_schedules.py). The session is the tick's local date, or the date `session_lag_days`
+    before it (a tick after midnight UTC for the previous UTC date's session)."""
 
     @schedule(
         name=name,
@@ -83,6 +85,7 @@ def market_schedule(
         context: ScheduleEvaluationContext, postgres: PostgresResource
     ) -> Iterator[RunRequest | SkipReason]:
         session_date = context.scheduled_execution_time.date()
+        session_date -= dt.timedelta(days=session_lag_days)
         if not is_session(calendar, session_date):
             yield SkipReason(f"{session_date} is not a {calendar} session")
             return
