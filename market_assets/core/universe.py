@@ -499,10 +499,17 @@ def _rule_symbols(value: Any, where: str, in_file: set[str]) -> frozenset[str]:
     return frozenset(codes)
 
 
-def parse_rules(data: Any, new_equity: Mapping[str, Any], in_file: set[str]) -> tuple[Rule, ...]:
+def parse_rules(
+    data: Any,
+    new_equity: Mapping[str, Any],
+    in_file: set[str],
+    families: Mapping[str, Family] = MappingProxyType({}),
+) -> tuple[Rule, ...]:
     """Validate `rules:` eagerly (keys, matches, and each rule's template as an instrument),
     so a typo fails at load naming the rule's index and field, not as bars of the wrong
-    base months later."""
+    base months later. A rule may name a family declared under `families:` (`family: <name>`):
+    the companies it matches join that family (a watch-list of minute bars in a weekdays
+    family, say) instead of the built-in family of their base."""
     if data is None:
         return ()
     if not isinstance(data, list):
@@ -512,7 +519,7 @@ def parse_rules(data: Any, new_equity: Mapping[str, Any], in_file: set[str]) -> 
         where = f"rules[{index}]"
         if not isinstance(entry, dict):
             raise UniverseError(f"{where}: expected a mapping, got {describe(entry)}")
-        _check_keys(entry, _NEW_EQUITY_KEYS | {"match"}, where)
+        _check_keys(entry, _NEW_EQUITY_KEYS | {"match", "family"}, where)
         match = entry.get("match")
         if not isinstance(match, dict) or len(match) != 1:
             raise UniverseError(
@@ -524,7 +531,16 @@ def parse_rules(data: Any, new_equity: Mapping[str, Any], in_file: set[str]) -> 
             symbols = _rule_symbols(match["symbols"], f"{where}.match.symbols", in_file)
         elif match["all_companies"] is not True:
             raise UniverseError(f"{where}.match.all_companies must be true")
-        template = {k: v for k, v in entry.items() if k != "match"}
+        template = {k: v for k, v in entry.items() if k not in ("match", "family")}
+        if "family" in entry:
+            name = entry["family"]
+            if not isinstance(name, str) or name not in families:
+                declared = sorted(families) or "none"
+                raise UniverseError(
+                    f"{where}: family {describe(name)} is not declared in `families:` (declared:"
+                    f" {declared}); leave it out for the built-in family of the base"
+                )
+            template["declared_family"] = families[name]
         try:
             equity_instrument("1301", template={**new_equity, **template})
         except UniverseError as exc:
@@ -656,7 +672,7 @@ def parse_universe(data: Any, *, origin: str = "<universe>") -> Universe:
         except QualityConfigError as exc:
             raise UniverseError(str(exc)) from None
         equity_instrument("1301", template=new_equity)  # validates the template eagerly
-        rules = parse_rules(data.get("rules"), new_equity, {i.symbol for i in instruments})
+        rules = parse_rules(data.get("rules"), new_equity, {i.symbol for i in instruments}, by_name)
         return Universe(
             instruments=instruments,
             new_equity=MappingProxyType(new_equity),

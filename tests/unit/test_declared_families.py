@@ -5,6 +5,7 @@ family's bases on its calendars has exactly one key of the family and lies insid
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from typing import Any
 
 import numpy as np
@@ -324,3 +325,35 @@ def test_the_readme_example_loads() -> None:
         "7203": "tokyo_m1",
         "BTCUSD": "crypto_h1",
     }
+
+
+def test_a_rule_puts_the_companies_it_matches_in_a_declared_family() -> None:
+    """A watch-list rule naming `tokyo_m1` routes its codes there (its symbols set, its
+    weekday keys); companies of the next rule stay in the built-in family of their base."""
+    doc = _doc([{**TOKYO, "start_price": 2500}])
+    doc["rules"] = [
+        {"match": {"symbols": ["6758", "9984"]}, "base_timeframe": "M1", "family": "tokyo_m1"},
+        {"match": {"all_companies": True}, "base_timeframe": "D1", "source": "jquants"},
+    ]
+    u = parse_universe(doc)
+    watched = u.resolve("6758")
+    assert watched.family.name == "tokyo_m1"
+    assert watched.family.symbols_set == "tokyo_m1_symbols"
+    assert u.resolve("8306").family.name == "daily"
+    assert pickle.loads(pickle.dumps(u)).resolve("9984").family.name == "tokyo_m1"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"family": "nope"}, r"rules\[0\]: family 'nope' is not declared"),
+        ({"family": "hourly"}, r"rules\[0\]: .*family hourly does not carry base_timeframe M1"),
+    ],
+)
+def test_a_rule_naming_a_bad_family_fails_naming_the_rule(
+    rule: dict[str, Any], expected: str
+) -> None:
+    doc = _doc([{**TOKYO, "start_price": 2500}])
+    doc["rules"] = [{"match": {"symbols": ["6758"]}, "base_timeframe": "M1", **rule}]
+    with pytest.raises(UniverseError, match=expected):
+        parse_universe(doc, origin="u.yaml")
