@@ -22,6 +22,39 @@ MAX_PARTITIONS_PER_RUN = 1000
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# A run over periods (years, months) that asks only for some of their sessions: the schedule's
+# run after a session's close refreshes that session of the period in progress, not every
+# session of the year again (for 4,400 daily symbols that is 4,400 sessions instead of about
+# a million). Value `YYYY-MM-DD..YYYY-MM-DD`; a run without it works on whole periods.
+SESSIONS_TAG = "market-assets/sessions"
+
+
+class SessionWindowError(ValueError):
+    """A run's sessions tag that cannot be used; the message names the tag and value."""
+
+
+def session_window_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    """The tag restricting a period run to the sessions in [first, last]."""
+    if last < first:
+        raise SessionWindowError(f"{SESSIONS_TAG}: {last} is before {first}")
+    return {SESSIONS_TAG: f"{first.isoformat()}..{last.isoformat()}"}
+
+
+def session_window(tags: Mapping[str, str]) -> tuple[dt.date, dt.date] | None:
+    """The [first, last] sessions a run's tags ask for, or None (whole periods)."""
+    raw = tags.get(SESSIONS_TAG)
+    if raw is None:
+        return None
+    try:
+        first_text, last_text = str(raw).split("..")
+        first, last = dt.date.fromisoformat(first_text), dt.date.fromisoformat(last_text)
+    except ValueError:
+        raise SessionWindowError(
+            f"run tag {SESSIONS_TAG}={str(raw)[:40]!r} is not YYYY-MM-DD..YYYY-MM-DD"
+        ) from None
+    if last < first:
+        raise SessionWindowError(f"run tag {SESSIONS_TAG}={raw!r}: {last} is before {first}")
+    return first, last
 
 
 @dataclass(frozen=True)
@@ -49,11 +82,12 @@ def plan_runs(
     start: dt.date, end: dt.date, chosen: list[str], registered: list[str], days_per_run: int
 ) -> list[RunWindow]:
     """Date windows x contiguous blocks of the chosen symbols in registration order."""
-    order = [s for s in registered if s in set(chosen)]
+    wanted = set(chosen)
+    position = {s: i for i, s in enumerate(registered)}  # linear: 4,400 symbols stay cheap
     blocks: list[list[str]] = []
-    for symbol in order:
-        index = registered.index(symbol)
-        if blocks and registered.index(blocks[-1][-1]) == index - 1:
+    for symbol in (s for s in registered if s in wanted):
+        index = position[symbol]
+        if blocks and position[blocks[-1][-1]] == index - 1:
             blocks[-1].append(symbol)
         else:
             blocks.append([symbol])

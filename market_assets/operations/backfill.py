@@ -106,7 +106,8 @@ def run_family_backfill(
     period before a symbol's first session holds no session and is skipped, not failed."""
     add_symbol_partitions(instance, chosen)
     registered = list(instance.get_dynamic_partitions(family.symbols_set))
-    mine = [s for s in chosen if s in set(registered)]
+    have = set(registered)
+    mine = [s for s in chosen if s in have]
     # The family's keys whose periods meet start..end (a weekdays family has none on weekends).
     keys = [k for k in family.date_keys(end) if family.period(k)[1] >= start]
     first, last = (family.period(keys[0])[0], family.period(keys[-1])[0]) if keys else (start, end)

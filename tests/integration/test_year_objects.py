@@ -158,3 +158,58 @@ def test_two_runs_writing_one_year_object_at_once_lose_nothing(
     assert stored.num_rows == len(year) == 252  # neither run's half was lost
     sessions = sorted(set(stored.column("session_date").to_pylist()))
     assert sessions == [p.session_date for p in year]
+
+
+def test_a_session_tagged_run_fetches_only_its_session_of_the_year(
+    monkeypatch: pytest.MonkeyPatch,
+    db: DbTarget,
+    s3_store: S3Resource,
+    postgres: PostgresResource,
+    redis_store: RedisResource,
+) -> None:
+    """The year schedules tag their runs with the session (SESSIONS_TAG): the run over
+    `2004|AAPL` fetches that one session, merges it into the stored year and loads it, and
+    the year's other 251 sessions stay as they were in S3 and the database. A window outside
+    the run's year fails, naming the tag."""
+    from dagster import materialize
+
+    from market_assets.cli.code_location import daily_assets
+    from market_assets.composition import definitions_resources
+    from market_assets.core.run_plan import RANGE_END_TAG, RANGE_START_TAG, SESSIONS_TAG
+    from market_assets.operations.backfill import materialization_metadata
+
+    for name, value in store_environment(db.writer_url, db.schema, redis_store, s3_store).items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("MARKET_ASSETS_SOURCE", "generator")
+    range_tags = {RANGE_START_TAG: "2004|AAPL", RANGE_END_TAG: "2004|AAPL"}
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("daily_symbols", ["AAPL"])
+
+        def run(**tags: str):
+            return materialize(
+                daily_assets(),
+                instance=instance,
+                resources=definitions_resources(),
+                tags={**range_tags, **tags},
+                raise_on_error=False,
+            )
+
+        assert run().success  # the whole year, as a backfill asks
+        year = s3_store.read_parquet(OBJECT)
+        assert year.num_rows == 252
+        day = dt.date(2004, 6, 1)
+        result = run(**{SESSIONS_TAG: f"{day}..{day}"})
+        assert result.success
+        raw = materialization_metadata(result)["daily_raw_bars"]
+        assert raw["batch_rows"].value == 1  # one session fetched and written
+        after = s3_store.read_parquet(OBJECT)
+        assert after.num_rows == 252
+        assert table_checksum(after) == table_checksum(year)  # the same answer, merged in
+        with postgres.connection() as conn:
+            stored = read_bars(conn, "AAPL", "D1")
+            conn.rollback()
+        assert len(stored) == 252
+        outside = run(**{SESSIONS_TAG: "2005-01-03..2005-01-03"})
+        assert not outside.success
+        failure = outside.get_step_failure_events()[0].step_failure_data.error
+        assert failure is not None and SESSIONS_TAG in failure.message

@@ -41,3 +41,37 @@ def test_touched_partitions_make_one_run_per_date_and_block_and_nothing_more() -
     }
     assert covered == {(d, s) for s, days in touched.items() for d in days}
     assert plan_touched_runs({}, REGISTERED) == []
+
+
+def test_session_window_tags_round_trip_and_bad_values_name_the_tag() -> None:
+    import pytest
+
+    from market_assets.core.run_plan import (
+        SESSIONS_TAG,
+        SessionWindowError,
+        session_window,
+        session_window_tags,
+    )
+
+    day = dt.date(2026, 11, 30)
+    tags = session_window_tags(day, day)
+    assert tags == {SESSIONS_TAG: "2026-11-30..2026-11-30"}
+    assert session_window(tags) == (day, day)
+    assert session_window({}) is None  # whole periods
+    for bad in ("2026-11-30", "2026-11-31..2026-12-01", "2026-12-02..2026-12-01", "x..y"):
+        with pytest.raises(SessionWindowError, match=SESSIONS_TAG):
+            session_window({SESSIONS_TAG: bad})
+
+
+def test_the_year_schedule_asks_for_the_session_only_in_runs_of_at_most_1000_symbols() -> None:
+    from market_assets.core.run_plan import RANGE_END_TAG, RANGE_START_TAG, SESSIONS_TAG
+    from market_assets.defs.ohlcv.daily_schedules import year_run_requests
+
+    symbols = [f"{1300 + i}" for i in range(2500)]
+    requests = year_run_requests("XTKS", dt.date(2026, 11, 30), symbols, symbols, "tokyo_year")
+    assert [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in requests] == [
+        ("2026|1300", "2026|2299"),
+        ("2026|2300", "2026|3299"),
+        ("2026|3300", "2026|3799"),
+    ]
+    assert {r.tags[SESSIONS_TAG] for r in requests} == {"2026-11-30..2026-11-30"}

@@ -34,6 +34,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from market_assets.core.families import DateGrain, Family
 from market_assets.core.listing import ListedParts, clip_periods
 from market_assets.core.partition_keys import BarPartition
+from market_assets.core.run_plan import SESSIONS_TAG, SessionWindowError, session_window
 from market_assets.core.settings import StoreSettings
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import Instrument, UnknownSymbolError, default_universe
@@ -99,7 +100,9 @@ def family_run_sessions(
 def family_run_listed(
     context: AssetExecutionContext, family: Family, partitions_def: MultiPartitionsDefinition
 ) -> ListedParts:
-    """The run's sessions (`family_run_sessions`) and its keys skipped whole, with why."""
+    """The run's sessions (`family_run_sessions`) and its keys skipped whole, with why; a
+    run tagged with a session window (the schedules' `SESSIONS_TAG`) keeps only those sessions
+    of its periods, and fails if none of them lies in its partitions."""
     if not (context.has_partition_key or context.has_partition_key_range):
         raise Failure(
             description=f"this step works on the {_PERIOD_WORD[family.grain]} x symbol"
@@ -117,7 +120,22 @@ def family_run_listed(
             raise Failure(description=str(exc)) from None
 
     today = dt.datetime.now(dt.UTC).date()
-    return clip_periods(family, keys, instrument_of, until=today)
+    listed = clip_periods(family, keys, instrument_of, until=today)
+    try:
+        window = session_window(context.run.tags)
+    except SessionWindowError as exc:  # a wrong tag stays wrong: no retry
+        raise Failure(description=str(exc), allow_retries=False) from None
+    if window is None:
+        return listed
+    first, last = window
+    inside = [p for p in listed.parts if first <= p.session_date <= last]
+    if listed.parts and not inside:
+        raise Failure(
+            description=f"the run's {SESSIONS_TAG} {first}..{last} holds no session of its"
+            f" partitions ({keys[0]} .. {keys[-1]})",
+            allow_retries=False,
+        )
+    return ListedParts(inside, listed.skipped)
 
 
 def period_metadata(
