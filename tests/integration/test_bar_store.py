@@ -283,3 +283,20 @@ def test_rows_stored_under_a_date_that_is_no_longer_a_session_are_still_replaced
     stored = _stored(db)
     assert (stored["session_date"] == holiday).sum() == 0
     assert len(stored) == len(bars)
+
+
+def test_one_load_may_replace_more_partitions_than_the_lock_table_holds(
+    postgres: PostgresResource, db: DbTarget
+) -> None:
+    """A year of 240 daily symbols is 60,000 partitions in one transaction: a lock per session
+    overflowed PostgreSQL's shared lock table (max_locks_per_transaction 64 x max_connections:
+    "out of shared memory"); one lock per symbol, timeframe and year takes 240."""
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(250)]
+    symbols = ["USDJPY", "7203"]
+    bars = _bars(symbols, days[:2])
+    parts = [(s, "M1", d) for s in symbols for d in days]
+    parts += [(f"X{i:03d}", "D1", d) for i in range(238) for d in days]
+    assert len(parts) == 60_000
+    stats = replace_partitions(postgres, bars, parts)
+    assert stats.rows == len(bars)
+    assert len(_stored(db)) == len(bars)
