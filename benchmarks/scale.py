@@ -120,6 +120,11 @@ mutation Cancel($backfillId: String!) {
   cancelPartitionBackfill(backfillId: $backfillId) { __typename }
 }
 """
+TERMINATE_MARK = """
+mutation Mark($runIds: [String!]!) {
+  terminateRuns(runIds: $runIds, terminatePolicy: MARK_AS_CANCELED_IMMEDIATELY) { __typename }
+}
+"""
 # SAFE_TERMINATE (the UI's "Terminate"): a queued run is canceled, a started one's worker is
 # interrupted; MARK_AS_CANCELED_IMMEDIATELY would only mark it and leave the worker running.
 TERMINATE_RUNS = """
@@ -424,9 +429,17 @@ def daily_run(dev: DagsterDev, instance: Any, timeout: float) -> dict[str, Any]:
         time.sleep(POLL_S * 4)
     stopped_at = time.time()
     steps = _steps_done(instance, run_ids)
+    killed = 0
     if not finished:
         dev.graphql(TERMINATE_RUNS, {"runIds": run_ids})
-        _wait_finished(instance, run_ids)
+        if not _wait_finished(instance, run_ids, 60.0):
+            # The interrupt fails the step, and the assets' retry policy re-runs it (seen at
+            # 4,400 symbols: STEP_RESTARTED after the terminate): stop the workers this
+            # stack started, by pid, and mark the runs canceled.
+            killed = kill_run_workers(dev)
+            with contextlib.suppress(RuntimeError):
+                dev.graphql(TERMINATE_MARK, {"runIds": run_ids})
+            _wait_finished(instance, run_ids, 60.0)
         records = instance.get_run_records(RunsFilter(run_ids=run_ids))
     ends = [_epoch(r.end_time) for r in records if r.end_time and finished]
     starts = [_epoch(r.start_time) for r in records if r.start_time]
@@ -435,6 +448,7 @@ def daily_run(dev: DagsterDev, instance: Any, timeout: float) -> dict[str, Any]:
         "finished": finished,
         "seconds": last - started,
         "run_workers_peak_rss_mb": peak_rss / 2**20,
+        "run_workers_killed": killed,
         "steps_done_s": steps,
         "schedule_evaluation_s": evaluated["seconds"],
         "evaluation_wall_s": submitted - started,
@@ -484,15 +498,31 @@ def _steps_done(instance: Any, run_ids: list[str]) -> dict[str, float]:
     return out
 
 
-def _wait_finished(instance: Any, run_ids: list[str], timeout: float = 180.0) -> None:
+def _wait_finished(instance: Any, run_ids: list[str], timeout: float = 180.0) -> bool:
     from dagster import RunsFilter
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         records = instance.get_run_records(RunsFilter(run_ids=run_ids))
         if all(r.dagster_run.is_finished for r in records):
-            return
+            return True
         time.sleep(1.0)
+    return False
+
+
+def kill_run_workers(dev: DagsterDev) -> int:
+    """SIGKILL the run workers (the code server's spawned children) of this stack's
+    `dagster dev`, each by its pid; how many there were."""
+    import psutil
+
+    killed = 0
+    with contextlib.suppress(psutil.Error):
+        for proc in psutil.Process(dev.process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(proc.cmdline()):
+                    proc.kill()
+                    killed += 1
+    return killed
 
 
 # -- the partitions page ---------------------------------------------------------------------------
