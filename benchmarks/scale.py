@@ -24,9 +24,11 @@ Per phase:
   goal <= 100,000 keys per asset.
 * automation tick: the automation condition sensor's evaluation (Dagster's evaluator over
   every asset, the cursor carried as the daemon does), in-process against the dev instance
-  (`scale_probe tick`); the daemon's own sensor stays off (MARKET_ASSETS_AUTOMATION=off: it
-  would launch runs into the other measurements). Median of the ticks after the first; the
-  first (cold) tick is reported beside it. Goal <= 2 s.
+  (`scale_probe tick`), after the daily run so that it reads that run's events. Median of
+  the ticks after the first; the first tick is reported beside it. Goal <= 2 s. The stack
+  runs with MARKET_ASSETS_AUTOMATION=off (an automation run would land in the other
+  measurements); outside the smoke the sensor is then switched on for the daemon's own ticks
+  (below), their durations read from the instance's tick records.
 * launch-to-first-run: `launchPartitionBackfill` as the UI dialog sends it, one year x every
   daily symbol over the daily family's assets, from the mutation to the first run's creation
   (instance timestamps); the backfill is then canceled and its runs terminated. Goal <= 30 s.
@@ -35,8 +37,9 @@ Per phase:
   launch all" does (`launchMultipleRuns`), through the run queue and the daemon, until every
   run succeeded; from the evaluation's start to the last run's end. Goal <= 60 s.
 * the partitions page: headless Chromium (as benchmarks/chart.py drives it) on the UI's
-  partitions tab of `daily_raw_bars`, fresh context each repeat, from `goto` to the partition
-  grid (the dimension lists and the status grid) rendered. Goal <= 3 s.
+  partitions tab of `daily_raw_bars`, fresh context each repeat, from `goto` until the
+  selection's count ("N Partitions Selected"), the symbol filter and the first year and
+  symbol keys are visible. Goal <= 3 s.
 
 Sizes: MARKET_ASSETS_BENCH_SCALE_SIZE = full (4,400 / 100 / 5 / 3, baseline 40), smoke
 (20 / 5 / 5 / 3, baseline 5; `--smoke` always), or a company count (100 M1 twins at most).
