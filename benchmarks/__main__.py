@@ -40,6 +40,8 @@ BENCHMARKS: dict[str, tuple[str, tuple[Store, ...]]] = {
     "event_log": ("benchmarks.event_log", ("postgres",)),
     # Starts its own `market-assets dev` stack (benchmarks/devsession.py): no shared store.
     "daemon_backfill": ("benchmarks.daemon_backfill", ()),
+    # Issue 15's scale scenario, on its own `market-assets dev` stack too.
+    "scale": ("benchmarks.scale", ()),
 }
 
 

@@ -23,7 +23,7 @@ import pytest
 from benchmarks import RESULT_KEYS
 from benchmarks.__main__ import BENCHMARKS
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_KEYS = {"name", "value", "op", "threshold", "unit", "met"}
@@ -66,7 +66,7 @@ def test_smoke_run_prints_one_json_line_per_benchmark(tmp_path: Path) -> None:
         env=_environment(),
         capture_output=True,
         text=True,
-        timeout=540,
+        timeout=840,
         check=False,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-6000:]}"
@@ -125,6 +125,24 @@ def test_smoke_run_prints_one_json_line_per_benchmark(tmp_path: Path) -> None:
     assert daemon["metrics"]["rows"] == daemon["baseline"]["rows"] > 0
     assert daemon["metrics"]["events"] > 0
     assert daemon["params"]["leftover_processes"] == []
+
+    # The scale scenario: the synthetic master synced whole (nothing quarantined), every
+    # company registered in the daily family's set, each asset's keys from the definitions
+    # equal to the family arithmetic, and nothing of its dev stack left alive.
+    scale = next(r for r in benches if r["benchmark"] == "scale")
+    companies = scale["params"]["companies"]
+    sync = scale["metrics"]["master_sync"]
+    assert sync["success"] and sync["quarantined"] == 0
+    assert sync["active_companies"] == companies == scale["metrics"]["daily_symbols"]
+    assert scale["baseline"]["daily_symbols"] == scale["params"]["baseline_companies"] < companies
+    keys = scale["metrics"]["partition_keys"]
+    assert {"raw_bars", "daily_raw_bars"} <= keys.keys()
+    for row in keys.values():
+        assert row["keys"] == row["arithmetic_keys"] == row["enumerated_keys"]
+    assert keys["daily_raw_bars"]["symbols"] == companies
+    assert scale["metrics"]["daily_run"]["finished"] is True
+    assert scale["metrics"]["launch_to_first_run"]["partitions"] == companies
+    assert scale["params"]["leftover_processes"] == []
 
 
 def test_only_runs_the_named_benchmark_and_unknown_names_are_refused() -> None:
