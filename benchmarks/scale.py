@@ -4,9 +4,10 @@ Scenario (benchmarks/scale_scenario.py): a **synthetic** J-Quants listed/info ma
 companies (D1 from 2008 through the universe's `new_equity`, bars from the offline
 generator), M1 watch-list twins of the first companies (today's model gives a symbol one base,
 so "100 of them also M1" are 100 extra intraday instruments, `1300.M1`, ...), 5 FX pairs (M1)
-and 3 crypto pairs (`24/7`, H1). MARKET_ASSETS_DAILY_START=2008-01-01; the intraday family has
-one start for all its bases, so MARKET_ASSETS_INTRADAY_START=2018-01-01 (crypto H1's start):
-the equities' M1 from 2024 and FX from 2020 get the family's earlier days as keys too.
+and 3 crypto pairs (`24/7`, H1). MARKET_ASSETS_DAILY_START=2008-01-01 for the companies; the
+other groups are in families the scenario's universe file declares, each with its grain and
+start (`tokyo_m1`: XTKS sessions from 2024; `fx_m1`: Monday-Friday from 2020; `crypto_h1`:
+months from 2018), so no group carries another's history as keys.
 
 Stack (benchmarks/devsession.py): embedded servers, dagster-postgres instance, `dagster dev`
 with its daemon, automation off; the universe's non-company symbols registered as seeding does;
@@ -88,7 +89,9 @@ from market_assets.core import settings as s
 NAME = "scale"
 SIZE_VARIABLE = "MARKET_ASSETS_BENCH_SCALE_SIZE"
 DAILY_START = "2008-01-01"
-INTRADAY_START = "2018-01-01"  # crypto H1 from 2018: the intraday family's one start
+# The built-in intraday family carries none of the scenario's symbols (each group is in a
+# family of its own, benchmarks/scale_scenario.FAMILIES); its start only bounds its keys.
+INTRADAY_START = "2024-01-01"
 KEY_GOAL = 100_000
 TICK_GOAL_S = 2.0
 FIRST_RUN_GOAL_S = 30.0
@@ -227,8 +230,13 @@ def budgets(keys: dict[str, Any], goal: int = KEY_GOAL) -> dict[str, dict[str, A
         )
         row: dict[str, Any] = {"keys": found["keys"], "enumerate_s": found["enumerate_s"]}
         if family is not None:
-            per_symbol = date_keys(family["grain"], dt.date.fromisoformat(family["start"]), today)
-            budget = KeyBudget(family["symbols"], per_symbol, keys_per_year(family["grain"]), goal)
+            if "keys_per_symbol" in family:  # the family's own count (weekdays, months, ...)
+                per_symbol, per_year = family["keys_per_symbol"], family["keys_per_symbol_year"]
+            else:
+                start = dt.date.fromisoformat(family["start"])
+                per_symbol = date_keys(family["grain"], start, today)
+                per_year = keys_per_year(family["grain"])
+            budget = KeyBudget(family["symbols"], per_symbol, per_year, goal)
             row.update(budget.as_dict())
             row["keys"] = found["keys"]
             row["met"] = found["keys"] <= goal
@@ -773,9 +781,9 @@ def _result(
         f"today's model gives a symbol one base: the {sc.m1_equities} 'also M1' equities are "
         "extra intraday watch-list instruments (1300.M1, ...) registered by the universe "
         "seeding; the Tokyo intraday schedule does not carry them (it takes active companies)",
-        f"the intraday family has one start for all bases: MARKET_ASSETS_INTRADAY_START="
-        f"{INTRADAY_START} (crypto H1), so M1 equities (from 2024) and FX (from 2020) carry "
-        "the earlier days' keys too",
+        "families declared in the scenario's universe file: tokyo_m1 (M1, XTKS sessions from "
+        "2024), fx_m1 (M1, Monday-Friday from 2020), crypto_h1 (H1, months from 2018); the "
+        "companies in the built-in daily family (years from 2008)",
         "automation tick: the automation condition sensor's evaluation (Dagster's evaluator "
         "over every asset, cursor carried) timed in-process against the dev instance, not the "
         "daemon's tick records: the dev stack runs with automation off so that no "

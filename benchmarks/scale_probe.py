@@ -76,19 +76,29 @@ def sync(path: str) -> dict[str, Any]:
 
 
 def keys() -> dict[str, Any]:
+    import datetime as dt
+
     from dagster._core.definitions.partitions.context import partition_loading_context
 
     from market_assets.core.families import families
+    from market_assets.core.universe import default_universe
     from market_assets.definitions import defs
 
     out: dict[str, Any] = {"assets": {}, "families": {}}
+    today = dt.datetime.now(dt.UTC).date()
+    year_ago = today - dt.timedelta(days=365)
     with _instance() as instance:
-        for family in families():
+        for family in (*families(), *default_universe().families):
+            date_keys = family.date_keys(today)
             out["families"][family.name] = {
                 "grain": family.grain.value,
+                "days": getattr(getattr(family, "days", None), "value", "all"),
                 "start": family.start.isoformat(),
                 "symbols_set": family.symbols_set,
                 "symbols": len(instance.get_dynamic_partitions(family.symbols_set)),
+                # The family's own count (weekdays, a pinned calendar's sessions, months).
+                "keys_per_symbol": len(date_keys),
+                "keys_per_symbol_year": sum(1 for k in date_keys if family.period(k)[0] > year_ago),
             }
         graph = defs.resolve_asset_graph()
         for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):

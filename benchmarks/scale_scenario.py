@@ -7,12 +7,18 @@ deterministic for a size, in J-Quants' listed/info layout (v1 field names, 5-cha
 market and sector codes taken from the shipped code tables so the sync accepts every record),
 and the bars come from the offline generator.
 
+Each group lives in an asset family with its own grain and start, as a user would declare
+them (`families:` in the universe file, docs/DESIGN.md "Families declared in the universe
+file"): the companies in the built-in `daily` family (years from MARKET_ASSETS_DAILY_START
+2008), the M1 equities in `tokyo_m1` (XTKS sessions only, from 2024), the FX pairs in `fx_m1`
+(Monday-Friday, from 2020), the crypto pairs in `crypto_h1` (months, from 2018).
+
 Today's model gives a symbol one base timeframe, so "100 of them also M1" cannot be the same
 symbols in both families: the scenario carries them as 100 extra watch-list instruments of the
-universe file (`1300.M1`, ...; kind equity, XTKS, base M1), the intraday twins of the first 100
-companies. They have the partition keys such a company would have in the intraday family;
-what they do not have is the company master's schedule (the Tokyo intraday schedule takes
-active companies only), which benchmarks/scale.py states in its output.
+universe file (`1300.M1`, ...; kind equity, XTKS, base M1, family `tokyo_m1`), the intraday
+twins of the first 100 companies. They have the partition keys such a company would have;
+what they do not have is the company master's schedule (the family's schedule takes active
+companies and the file's instruments), which benchmarks/scale.py states in its output.
 
 No Dagster and no stores here (tests/unit/test_bench_scale.py tests these).
 """
@@ -46,6 +52,19 @@ CRYPTO_PAIRS: tuple[tuple[str, float], ...] = (
     ("SOLUSD", 150.0),
 )
 WATCH_SUFFIX = ".M1"
+# The families the scenario declares: name -> (bases, grain, start, days, pinned calendar).
+FAMILIES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "tokyo_m1",
+        "bases": ["M1"],
+        "grain": "day",
+        "start": "2024-01-01",
+        "days": "weekdays",
+        "calendar": "XTKS",
+    },
+    {"name": "fx_m1", "bases": ["M1"], "grain": "day", "start": "2020-01-01", "days": "weekdays"},
+    {"name": "crypto_h1", "bases": ["H1"], "grain": "month", "start": "2018-01-01"},
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +144,8 @@ def watch_symbols(scenario: Scenario) -> list[str]:
 
 def universe_document(scenario: Scenario) -> dict[str, Any]:
     """The scenario's MARKET_ASSETS_UNIVERSE file: master companies D1 by `new_equity`, the
-    watch-list twins M1, FX pairs M1, crypto pairs H1 on `24/7`; every source the generator."""
+    watch-list twins M1 (`tokyo_m1`), FX pairs M1 (`fx_m1`), crypto pairs H1 on `24/7`
+    (`crypto_h1`); every source the generator."""
     instruments: list[dict[str, Any]] = []
     for symbol, currency, price in FX_PAIRS[: scenario.fx]:
         instruments.append(
@@ -137,6 +157,7 @@ def universe_document(scenario: Scenario) -> dict[str, Any]:
                 "currency": currency,
                 "base_timeframe": "M1",
                 "start_price": price,
+                "family": "fx_m1",
             }
         )
     for symbol, price in CRYPTO_PAIRS[: scenario.crypto]:
@@ -150,6 +171,7 @@ def universe_document(scenario: Scenario) -> dict[str, Any]:
                 "base_timeframe": "H1",
                 "start_price": price,
                 "daily_volume": 20000.0,
+                "family": "crypto_h1",
             }
         )
     for symbol in watch_symbols(scenario):
@@ -164,6 +186,7 @@ def universe_document(scenario: Scenario) -> dict[str, Any]:
                 "tick_size": 1,
                 "start_price": 1000 + int(symbol[:4]) % 5000,
                 "daily_volume": 2000000,
+                "family": "tokyo_m1",
             }
         )
     return {
@@ -178,6 +201,7 @@ def universe_document(scenario: Scenario) -> dict[str, Any]:
             "tick_size": 1,
             "daily_volume": 2000000,
         },
+        "families": [dict(f) for f in FAMILIES],
         "instruments": instruments,
     }
 

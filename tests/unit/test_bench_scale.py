@@ -18,7 +18,6 @@ from benchmarks.scale_scenario import (
     watch_symbols,
 )
 from market_assets.core.families import DAILY_SYMBOLS_PARTITIONS
-from market_assets.core.partition_keys import SYMBOLS_PARTITIONS
 from market_assets.core.timeframes import Timeframe
 from market_assets.core.universe import is_tse_code, parse_universe
 from market_assets.masters.records import KnownCodes, judge_records
@@ -72,7 +71,11 @@ def test_the_universe_puts_each_kind_in_the_family_of_its_base() -> None:
     assert (crypto.calendar, crypto.base_timeframe) == ("24/7", Timeframe.H1)
     twins = watch_symbols(scenario)
     assert twins[0] == "1300.M1" and len(twins) == 10
-    assert all(universe.get(t).family.symbols_set == SYMBOLS_PARTITIONS for t in twins)
+    assert all(universe.get(t).family.symbols_set == "tokyo_m1_symbols" for t in twins)
+    assert universe.get("EURUSD").family.name == "fx_m1"
+    assert crypto.family.name == "crypto_h1"
+    keys = {f.name: len(f.date_keys(DAY)) for f in universe.families}
+    assert keys["crypto_h1"] == (DAY.year - 2018) * 12 + DAY.month  # months from 2018
     assert len(universe) == 5 + 3 + 10
 
 
