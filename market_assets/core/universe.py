@@ -533,14 +533,7 @@ def parse_rules(
             raise UniverseError(f"{where}.match.all_companies must be true")
         template = {k: v for k, v in entry.items() if k not in ("match", "family")}
         if "family" in entry:
-            name = entry["family"]
-            if not isinstance(name, str) or name not in families:
-                declared = sorted(families) or "none"
-                raise UniverseError(
-                    f"{where}: family {describe(name)} is not declared in `families:` (declared:"
-                    f" {declared}); leave it out for the built-in family of the base"
-                )
-            template["declared_family"] = families[name]
+            template["declared_family"] = _declared_family(entry["family"], families, where)
         try:
             equity_instrument("1301", template={**new_equity, **template})
         except UniverseError as exc:
@@ -583,6 +576,17 @@ _NEW_EQUITY_KEYS = _INSTRUMENT_KEYS - {
 }
 
 
+def _declared_family(name: Any, families: Mapping[str, Family], where: str) -> Family:
+    """The family an instrument or rule names (`family: <name>`), which the file declares."""
+    if not isinstance(name, str) or name not in families:
+        declared = sorted(families) or "none"
+        raise UniverseError(
+            f"{where}: family {describe(name)} is not declared in `families:` (declared:"
+            f" {declared}); leave it out for the built-in family of the base"
+        )
+    return families[name]
+
+
 def _check_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(str(k) for k in entry if k not in allowed)
     if unknown:
@@ -622,14 +626,7 @@ def _instrument_from_entry(
     if "tick_size" not in spec:
         spec["tick_size"] = default_tick_size(InstrumentKind(kind), str(spec["currency"]))
     if "family" in spec:
-        name = spec.pop("family")
-        if not isinstance(name, str) or name not in families:
-            declared = sorted(families) or "none"
-            raise UniverseError(
-                f"{where}: family {describe(name)} is not declared in `families:` (declared:"
-                f" {declared}); leave it out for the built-in family of the base"
-            )
-        spec["declared_family"] = families[name]
+        spec["declared_family"] = _declared_family(spec.pop("family"), families, where)
     try:
         return Instrument(vendor_symbols=vendors, **spec)
     except UniverseError as exc:

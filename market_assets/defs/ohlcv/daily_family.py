@@ -5,7 +5,7 @@ object per year and symbol, `ohlcv/timeframe=D1/year=2004/symbol=X/bars.parquet`
 `daily_db_bars` (the same `ohlcv_bars` table) and `daily_snapshots` (Redis). No rollups asset:
 a daily base's W1 and MN1 are views over `ohlcv_daily` UNION the D1-base rows (migration 0010),
 so nothing is refreshed. A run's year keys expand to the sessions of those years on each
-symbol's calendar up to today (`Family.expand_keys`): the services work on those sessions as
+symbol's calendar up to today (`core.listing.clip_periods`): the services work on those sessions as
 they do on the intraday family's days, and a year before a symbol's first session holds no
 session, so it is skipped, never failed. Checks are the intraday family's, per session,
 reported on these assets. The body is family_assets.build_family_assets, which the families

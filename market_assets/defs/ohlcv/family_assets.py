@@ -2,7 +2,7 @@
 
 The daily family (daily_family.py) and every family declared in the universe file are built
 here, so they share one body: the services and tables of the intraday family, run over the
-sessions their date keys expand to on each symbol's calendar (`Family.expand_keys`, up to
+sessions their date keys expand to on each symbol's calendar (`core.listing.clip_periods`, up to
 today), with the intraday family's checks reported on their own assets. Names carry the
 family (`<name>_raw_bars`, `<name>_db_bars`, `<name>_rollups`, `<name>_snapshots`, group
 `ohlcv_<name>`, job `ohlcv_<name>_family`), so the intraday assets keep their keys. A family
