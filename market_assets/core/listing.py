@@ -52,11 +52,14 @@ def clip_periods(
     instrument_of: Callable[[str], Instrument],
     *,
     until: dt.date,
+    window: tuple[dt.date, dt.date] | None = None,
 ) -> ListedParts:
     """Period keys (`2004|AAPL`, the daily family) expanded to their sessions on the symbol's
     calendar inside [listed, min(delisted, until)]; a key whose period lies wholly outside the
     listing is skipped. A period holding no session for other reasons (before the calendar's
-    bounds, the year in progress before its first session) contributes nothing, as before."""
+    bounds, the year in progress before its first session) contributes nothing, as before.
+    `window` (first, last), when given, keeps only the sessions inside it (a session-tagged
+    run), expanding nothing outside it: a year of 4,400 symbols is a million sessions."""
     out: set[BarPartition] = set()
     skipped: dict[str, str] = {}
     for key in keys:
@@ -68,5 +71,15 @@ def clip_periods(
             skipped[key] = reason
             continue
         end = min(until, inst.delisted) if inst.delisted else until
-        out.update(family.expand(key, inst.calendar, listed=inst.listed, until=end))
-    return ListedParts(sorted(out), skipped)
+        start = inst.listed
+        if window is not None:
+            start = max(start, window[0]) if start else window[0]
+            end = min(end, window[1])
+        out.update(family.expand(key, inst.calendar, listed=start, until=end))
+    return ListedParts(_sorted(out), skipped)
+
+
+def _sorted(parts: Iterable[BarPartition]) -> list[BarPartition]:
+    """BarPartition order (session date, then symbol) by a tuple key: the dataclass's own
+    comparisons took 6 s of the 11 s that a year of 4,400 symbols cost to expand."""
+    return sorted(parts, key=lambda p: (p.session_date, p.symbol))

@@ -157,6 +157,29 @@ def test_clip_periods_cuts_years_to_the_listing(document: dict[str, Any]) -> Non
     assert [p.session_date for p in cut.parts] == [D(2024, 1, 2), D(2024, 1, 3)]
 
 
+def test_clip_periods_keeps_a_session_window_inside_the_listing(document: dict[str, Any]) -> None:
+    """A session-tagged run (the year schedules' one session) expands only that window, and
+    the listing still bounds it; the order is the partitions' own (session date, symbol)."""
+    doc = _entry(document, "AAPL", base_timeframe="D1", listed="2022-03-15")
+    doc = _entry(doc, "MSFT", base_timeframe="D1")
+    u = parse_universe(doc)
+    family = daily_family()
+    keys = ["2022|MSFT", "2022|AAPL"]
+    one = clip_periods(family, keys, u.resolve, until=D(2026, 12, 1), window=(D(2022, 3, 1),) * 2)
+    assert [(p.session_date, p.symbol) for p in one.parts] == [(D(2022, 3, 1), "MSFT")]
+    span = clip_periods(
+        family, keys, u.resolve, until=D(2022, 3, 16), window=(D(2022, 3, 14), D(2022, 3, 31))
+    )
+    assert [(p.session_date, p.symbol) for p in span.parts] == [
+        (D(2022, 3, 14), "MSFT"),
+        (D(2022, 3, 15), "AAPL"),
+        (D(2022, 3, 15), "MSFT"),
+        (D(2022, 3, 16), "AAPL"),
+        (D(2022, 3, 16), "MSFT"),
+    ]
+    assert span.parts == sorted(span.parts)
+
+
 def test_without_dates_nothing_is_cut(document: dict[str, Any]) -> None:
     u = load_universe()
     parts = [BarPartition(D(2024, 3, 4), "7203")]

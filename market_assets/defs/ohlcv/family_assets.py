@@ -120,22 +120,18 @@ def family_run_listed(
             raise Failure(description=str(exc)) from None
 
     today = dt.datetime.now(dt.UTC).date()
-    listed = clip_periods(family, keys, instrument_of, until=today)
     try:
         window = session_window(context.run.tags)
     except SessionWindowError as exc:  # a wrong tag stays wrong: no retry
         raise Failure(description=str(exc), allow_retries=False) from None
-    if window is None:
-        return listed
-    first, last = window
-    inside = [p for p in listed.parts if first <= p.session_date <= last]
-    if listed.parts and not inside:
+    listed = clip_periods(family, keys, instrument_of, until=today, window=window)
+    if window is not None and keys and not listed.parts and not listed.skipped:
         raise Failure(
-            description=f"the run's {SESSIONS_TAG} {first}..{last} holds no session of its"
-            f" partitions ({keys[0]} .. {keys[-1]})",
+            description=f"the run's {SESSIONS_TAG} {window[0]}..{window[1]} holds no session"
+            f" of its partitions ({keys[0]} .. {keys[-1]})",
             allow_retries=False,
         )
-    return ListedParts(inside, listed.skipped)
+    return listed
 
 
 def period_metadata(
