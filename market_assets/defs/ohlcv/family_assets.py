@@ -9,6 +9,8 @@ family (`<name>_raw_bars`, `<name>_db_bars`, `<name>_rollups`, `<name>_snapshots
 carrying an intraday base (M1..H4) gets a rollups asset refreshing the coarser timeframes of
 what it loaded, as bar_rollups does; a family of D1/W1/MN1 bases has none (its W1 and MN1 are
 views). S3 keeps one object per partition of the family's grain (core/storage_layout.py).
+A run tagged `market-assets/sessions=<first>..<last>` (the schedules' runs after a session's
+close) works on those sessions of its periods only; the periods' other sessions stay stored.
 """
 
 import datetime as dt
