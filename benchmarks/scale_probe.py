@@ -92,7 +92,7 @@ def keys() -> dict[str, Any]:
             date_keys = family.date_keys(today)
             out["families"][family.name] = {
                 "grain": family.grain.value,
-                "days": getattr(getattr(family, "days", None), "value", "all"),
+                "days": family.days.value,
                 "start": family.start.isoformat(),
                 "symbols_set": family.symbols_set,
                 "symbols": len(instance.get_dynamic_partitions(family.symbols_set)),

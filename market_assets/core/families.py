@@ -26,7 +26,6 @@ from __future__ import annotations
 import calendar as _calendar
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -279,24 +278,6 @@ class Family:
         date_key, symbol = self.split_key(key)
         days = self.sessions(date_key, calendar_code, listed=listed, until=until)
         return [BarPartition(day, symbol) for day in days]
-
-    def expand_keys(
-        self,
-        keys: Iterable[str],
-        calendar_of: Callable[[str], str],
-        *,
-        listed_of: Callable[[str], dt.date | None] = lambda _symbol: None,
-        until: dt.date | None = None,
-    ) -> list[BarPartition]:
-        """A run's partition keys as the sorted sessions they hold: what the services take.
-
-        `calendar_of` and `listed_of` give a symbol's calendar and listing date (None when
-        unknown); a key whose period holds no session of its symbol contributes nothing."""
-        out: set[BarPartition] = set()
-        for key in keys:
-            _, symbol = self.split_key(key)
-            out.update(self.expand(key, calendar_of(symbol), listed=listed_of(symbol), until=until))
-        return sorted(out)
 
     def key_of(self, part: BarPartition) -> str:
         """The family's partition key holding a session (`2004-03-01|AAPL` -> `2004|AAPL`)."""

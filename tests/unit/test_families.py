@@ -125,14 +125,32 @@ def test_scale_scenario_arithmetic() -> None:
     assert DateGrain.DAY.count(dt.date(2018, 1, 1), today) * 108 == 351_756
 
 
-def test_expand_keys_clips_the_current_year_and_sorts() -> None:
+def test_a_runs_keys_expand_clipped_to_the_current_year_and_sorted() -> None:
+    """What the family assets take (core.listing.clip_periods): the run's keys as sorted
+    sessions, up to `until`, a symbol listed after the period contributing none."""
+    from market_assets.core.listing import clip_periods
+    from market_assets.core.universe import Instrument
+
+    instruments = {
+        "AAPL": Instrument("AAPL", "equity", "XNYS", "USD", 100.0, 0.01, base_timeframe="D1"),
+        "ZZZ": Instrument(
+            "ZZZ",
+            "equity",
+            "XTKS",
+            "JPY",
+            100.0,
+            1.0,
+            base_timeframe="D1",
+            listed=dt.date(2005, 1, 1),
+        ),
+    }
     fam = daily_family()
-    parts = fam.expand_keys(
+    parts = clip_periods(
+        fam,
         ["2004|AAPL", "2003|AAPL", "2004|ZZZ"],
-        {"AAPL": "XNYS", "ZZZ": "XTKS"}.__getitem__,
-        listed_of={"ZZZ": dt.date(2005, 1, 1)}.get,
+        instruments.__getitem__,
         until=dt.date(2004, 1, 31),
-    )
+    ).parts
     assert parts == sorted(parts)
     assert {p.symbol for p in parts} == {"AAPL"}  # ZZZ listed in 2005: skipped, not failed
     assert parts[-1].session_date == dt.date(2004, 1, 30)
